@@ -1,0 +1,40 @@
+"""Independence-promoting MMD loss between codebooks (paper Section 3, Algorithm 1)."""
+from .kernels import (
+    KERNELS,
+    Kernel,
+    LinearKernel,
+    MultiScaleGaussianKernel,
+    QuadraticKernel,
+    SquaredInverseKernel,
+    build_kernel,
+)
+from .mmd import (
+    ALIGNMENTS,
+    KernelDiagnostics,
+    MMDLoss,
+    align_codes,
+    default_chunk_size,
+    factorize,
+    kernel_diagnostics,
+    mmd2_unbiased,
+    select_frames,
+)
+
+__all__ = [
+    "ALIGNMENTS",
+    "KERNELS",
+    "Kernel",
+    "KernelDiagnostics",
+    "LinearKernel",
+    "MMDLoss",
+    "MultiScaleGaussianKernel",
+    "QuadraticKernel",
+    "SquaredInverseKernel",
+    "align_codes",
+    "build_kernel",
+    "default_chunk_size",
+    "factorize",
+    "kernel_diagnostics",
+    "mmd2_unbiased",
+    "select_frames",
+]

@@ -1,0 +1,153 @@
+"""EnCodec-MMD: the compression solver with the independence-promoting loss (paper Algorithm 1)."""
+import time
+import typing as tp
+
+import flashy
+import omegaconf
+import torch
+from torch.utils.checkpoint import checkpoint
+
+from audiocraft.models import EncodecModel
+from audiocraft.solvers.compression import CompressionSolver
+
+from ..compat import safe_checkpoint_state
+from ..losses import MMDLoss
+from ..quantization import codebook_vectors, dropout_gradient_mask, mask_gradient
+from .macro_batch import MacroBatch
+from .mmd_config import MMDConfig, MMDConfigError
+
+
+class CompressionMMDSolver(CompressionSolver):
+    """`CompressionSolver` plus an MMD between the joint and factorized distributions of the codebooks.
+
+    Every training step stores its raw audio in a `MacroBatch`. On the step that completes it
+    (``mmd.num_batches`` batches, or the last step of the epoch), before the regular step, the stored
+    audio is re-encoded with the current weights (encoder under gradient checkpointing), the
+    per-codebook vectors of all RVQ stages are taken without touching codebook state, and
+    ``mmd.weight * MMD`` is backpropagated in its own backward, outside the balancer. Its gradient
+    then joins the regular step's gradient for the same optimizer step.
+
+    Pending batches never outlive an epoch: each training epoch starts an empty macro-batch and
+    the last step of an epoch closes a partial one. AudioCraft saves checkpoints between epochs,
+    so a checkpoint never holds pending audio and a resumed run continues exactly where the
+    schedule was. The MMD draws (permutations, frame subsets, dropout masks) come from a generator
+    seeded by (seed, epoch, rank), so they are reproducible across resumes.
+    """
+    def __init__(self, cfg: omegaconf.DictConfig):
+        self.mmd_cfg = MMDConfig.from_cfg(cfg)
+        _check_data_shape(cfg, self.mmd_cfg)
+        super().__init__(cfg)
+        num_codebooks = self._rvq_codebooks()
+        self.mmd_cfg.check_model(num_codebooks, self._frames_per_clip(), cfg.dataset.batch_size)
+        self.mmd_loss = MMDLoss(kernel=self.mmd_cfg.kernel, alignment=self.mmd_cfg.alignment,
+                                kernel_params=self.mmd_cfg.kernel_params,
+                                frames_per_item=self.mmd_cfg.frames_per_item,
+                                chunk_size=self.mmd_cfg.chunk_size)
+        self.macro_batch = MacroBatch(self.mmd_cfg.num_batches)
+        self.mmd_rng = torch.Generator()
+        self._last_train_step = -1
+        self.register_stateful('macro_batch')
+        if self.train_updates_per_epoch % self.mmd_cfg.num_batches:
+            self.logger.info("optim.updates_per_epoch=%d is not a multiple of mmd.num_batches=%d: the last "
+                             "macro-batch of each epoch holds %d batches.", self.train_updates_per_epoch,
+                             self.mmd_cfg.num_batches, self.train_updates_per_epoch % self.mmd_cfg.num_batches)
+
+    def _rvq_codebooks(self) -> int:
+        if not isinstance(self.model, EncodecModel):
+            raise MMDConfigError(f"compression_model={self.cfg.compression_model} is not supported by the MMD "
+                                 "solver: use compression_model=encodec with encodec.quantizer=rvq.")
+        return self.model.quantizer.total_codebooks
+
+    def _frames_per_clip(self) -> int:
+        segment = self.cfg.dataset.segment_duration
+        return int(segment * self.model.frame_rate)
+
+    def show(self):
+        super().show()
+        self.logger.info("MMD: weight=%s every %d batches, %r", self.mmd_cfg.weight, self.mmd_cfg.num_batches,
+                         self.mmd_loss)
+
+    def state_dict(self) -> dict:
+        """Solver state with plain containers, so `torch.load(weights_only=True)` reads the checkpoint."""
+        return safe_checkpoint_state(super().state_dict())
+
+    def should_run_stage(self, stage_name: str) -> bool:
+        """As audiocraft, except that a stage whose datasource split is null is skipped."""
+        if stage_name in ('evaluate', 'generate') and stage_name not in self.dataloaders:
+            return False
+        return super().should_run_stage(stage_name)
+
+    def train(self):
+        """Train stage: a fresh macro-batch and MMD generator for each epoch."""
+        self.macro_batch.clear()
+        seed = (self.cfg.seed * 1_000_003 + self.epoch) * 1009 + flashy.distrib.rank()
+        self.mmd_rng.manual_seed(seed)
+        updates = self.train_updates_per_epoch
+        if not self.cfg.benchmark_no_load:
+            updates = min(updates, len(self.dataloaders['train']))
+        self._last_train_step = updates - 1
+        return super().train()
+
+    def run_step(self, idx: int, batch: torch.Tensor, metrics: dict):
+        """Store the batch for the MMD; on a macro-batch's last batch, run the MMD backward first."""
+        if self.is_training:
+            self.macro_batch.add(batch)
+            if self.macro_batch.full or idx >= self._last_train_step:
+                metrics.update(self.mmd_step(self.macro_batch.pop()))
+        return super().run_step(idx, batch, metrics)
+
+    def mmd_step(self, audio: torch.Tensor) -> tp.Dict[str, float]:
+        """Re-encode a macro-batch [B, C, L] and backpropagate ``mmd.weight * MMD``; returns its metrics."""
+        start = time.time()
+        train = self.mmd_cfg.weight > 0
+        with torch.set_grad_enabled(train):
+            vectors = self.codebook_vectors(audio.to(self.device))
+            loss = self.mmd_loss(vectors, generator=self.mmd_rng)
+            if train:
+                (self.mmd_cfg.weight * loss).backward()
+        num_samples = vectors.shape[0] * self.mmd_cfg.frames_used(vectors.shape[-1], vectors.shape[1])
+        metrics = {'mmd': loss.detach(), 'mmd_time': time.time() - start, 'mmd_samples': num_samples}
+        diagnostics = self.mmd_loss.last_diagnostics  # what the kernel sees, refreshed every 100 calls
+        if diagnostics is not None:
+            metrics['mmd_sqdist'] = diagnostics.median_sqdist
+            metrics['mmd_kernel_active'] = diagnostics.active_fraction
+        return metrics
+
+    def codebook_vectors(self, audio: torch.Tensor) -> torch.Tensor:
+        """Per-codebook vectors [B, K, D, T] of ``audio`` [B, C, L], gradient to the encoder only.
+
+        The encoder runs one stored batch at a time, under gradient checkpointing when enabled and
+        gradients are on. With quantizer dropout (``rvq.q_dropout``), every codebook is used but only
+        those a dropout draw keeps for the item carry gradient.
+        """
+        batch_size = self.cfg.dataset.batch_size
+        embeddings = []
+        for chunk in audio.split(batch_size):
+            if self.mmd_cfg.gradient_checkpointing and torch.is_grad_enabled():
+                emb = checkpoint(self._encode, chunk, use_reentrant=False)
+            else:
+                emb = self._encode(chunk)
+            embeddings.append(emb)
+        emb = torch.cat(embeddings, dim=0)
+        vectors = codebook_vectors(self.model.quantizer, emb, stream=self.mmd_cfg.stream)
+        if getattr(self.model.quantizer, 'q_dropout', False) and torch.is_grad_enabled():
+            keep = dropout_gradient_mask(vectors.shape[0], vectors.shape[1], self.mmd_rng)
+            vectors = mask_gradient(vectors, keep)
+        return vectors
+
+    def _encode(self, x: torch.Tensor) -> torch.Tensor:
+        x, _ = self.model.preprocess(x)
+        return self.model.encoder(x)
+
+
+def _check_data_shape(cfg: omegaconf.DictConfig, mmd_cfg: MMDConfig) -> None:
+    """Checks that need only the config, done before anything is built."""
+    if cfg.get('compression_model') != 'encodec' or cfg.encodec.get('quantizer') != 'rvq':
+        raise MMDConfigError("The MMD solver needs compression_model=encodec with encodec.quantizer=rvq, got "
+                             f"compression_model={cfg.get('compression_model')}, "
+                             f"encodec.quantizer={cfg.get('encodec', {}).get('quantizer')}.")
+    if cfg.rvq.n_q < 2:
+        raise MMDConfigError(f"The MMD promotes independence between codebooks, but rvq.n_q={cfg.rvq.n_q}; "
+                             "use rvq.n_q >= 2.")
+    if cfg.dataset.get('segment_duration') is None:
+        raise MMDConfigError("dataset.segment_duration must be set: the MMD solver trains on fixed-length clips.")

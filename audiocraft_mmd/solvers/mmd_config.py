@@ -1,0 +1,106 @@
+"""The ``mmd:`` block of a solver config: typed, validated once when the solver is built."""
+from dataclasses import dataclass, fields
+import math
+import typing as tp
+
+import omegaconf
+
+from ..losses import ALIGNMENTS, KERNELS, build_kernel
+from ..quantization import STREAMS
+
+
+class MMDConfigError(ValueError):
+    """A configuration that cannot work, naming the offending key."""
+
+
+@dataclass
+class MMDConfig:
+    """Settings of the independence loss (see docs/MMD.md for how they map to the paper).
+
+    Attributes:
+        weight: factor of the MMD term, backpropagated in its own backward (paper: 1e3). With 0 the
+            MMD is still measured on each macro-batch and logged, but nothing is backpropagated.
+        num_batches: training batches accumulated into one macro-batch (paper: 32).
+        alignment: ``delay`` (what MusicGen's delay pattern predicts in one step) or ``parallel``.
+        kernel: one of ``audiocraft_mmd.losses.KERNELS``; ``kernel_params`` its parameters (None: paper's).
+        stream: ``quantized`` (each RVQ stage's code vector, paper) or ``residual`` (official code).
+        frames_per_item: keep this many random aligned frames per clip to bound the sample count S.
+        gradient_checkpointing: recompute the encoder in the MMD backward instead of storing it.
+        chunk_size: rows per block in the MMD (None: automatic).
+    """
+    weight: float = 1e3
+    num_batches: int = 32
+    alignment: str = 'delay'
+    kernel: str = 'multiscale_gaussian'
+    kernel_params: tp.Optional[tp.Dict[str, tp.Any]] = None
+    stream: str = 'quantized'
+    frames_per_item: tp.Optional[int] = None
+    gradient_checkpointing: bool = True
+    chunk_size: tp.Optional[int] = None
+
+    @classmethod
+    def from_cfg(cls, cfg: omegaconf.DictConfig) -> 'MMDConfig':
+        """Read and validate ``cfg.mmd``; raises `MMDConfigError` naming the key."""
+        if 'mmd' not in cfg or cfg.mmd is None:
+            raise MMDConfigError("solver 'compression_mmd' needs an `mmd:` block: use "
+                                 "solver=compression/encodec_mmd_32khz or add `- /mmd: default` to your solver config.")
+        raw = omegaconf.OmegaConf.to_container(cfg.mmd, resolve=True)
+        assert isinstance(raw, dict)
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(raw) - known)
+        if unknown:
+            raise MMDConfigError(f"Unknown key(s) {', '.join('mmd.' + k for k in unknown)}; "
+                                 f"valid keys: {', '.join('mmd.' + k for k in sorted(known))}.")
+        config = cls(**raw)
+        config.validate()
+        return config
+
+    def validate(self) -> None:
+        if not isinstance(self.weight, (int, float)) or not math.isfinite(self.weight) or self.weight < 0:
+            raise MMDConfigError(f"mmd.weight must be a finite number >= 0 (0 measures without training), "
+                                 f"got {self.weight!r}.")
+        if not isinstance(self.num_batches, int) or self.num_batches < 1:
+            raise MMDConfigError(f"mmd.num_batches must be an integer >= 1 (paper: 32), got {self.num_batches!r}.")
+        if self.alignment not in ALIGNMENTS:
+            raise MMDConfigError(f"mmd.alignment must be one of {', '.join(ALIGNMENTS)}, got {self.alignment!r}.")
+        if self.kernel not in KERNELS:
+            raise MMDConfigError(f"mmd.kernel must be one of {', '.join(KERNELS)}, got {self.kernel!r}.")
+        try:
+            build_kernel(self.kernel, **(self.kernel_params or {}))
+        except (TypeError, ValueError) as exc:
+            raise MMDConfigError(f"mmd.kernel_params {self.kernel_params!r} do not fit kernel "
+                                 f"{self.kernel!r}: {exc}") from exc
+        if self.stream not in STREAMS:
+            raise MMDConfigError(f"mmd.stream must be one of {', '.join(STREAMS)}, got {self.stream!r}.")
+        if self.frames_per_item is not None and (not isinstance(self.frames_per_item, int)
+                                                 or self.frames_per_item < 1):
+            raise MMDConfigError(f"mmd.frames_per_item must be null or an integer >= 1, got {self.frames_per_item!r}.")
+        if self.chunk_size is not None and (not isinstance(self.chunk_size, int) or self.chunk_size < 1):
+            raise MMDConfigError(f"mmd.chunk_size must be null or an integer >= 1, got {self.chunk_size!r}.")
+
+    def frames_used(self, num_frames: int, num_codebooks: int) -> int:
+        """Aligned frames per clip that enter the MMD, for clips of ``num_frames`` frames."""
+        aligned = num_frames - (num_codebooks - 1) if self.alignment == 'delay' else num_frames
+        if self.frames_per_item is not None:
+            aligned = min(aligned, self.frames_per_item)
+        return max(aligned, 0)
+
+    def check_model(self, num_codebooks: int, num_frames: int, batch_size: int) -> None:
+        """Reject a model/data shape the loss cannot work with (before any training).
+
+        Args:
+            num_codebooks: K of the quantizer. num_frames: frames per training clip.
+            batch_size: clips per batch on one GPU.
+        """
+        if num_codebooks < 2:
+            raise MMDConfigError(f"The MMD promotes independence between codebooks, but the quantizer has "
+                                 f"{num_codebooks} codebook (rvq.n_q={num_codebooks}); use rvq.n_q >= 2.")
+        if self.alignment == 'delay' and num_frames < num_codebooks:
+            raise MMDConfigError(f"mmd.alignment=delay needs clips of at least K={num_codebooks} frames, got "
+                                 f"{num_frames} (dataset.segment_duration too short).")
+        samples = batch_size * self.frames_used(num_frames, num_codebooks)
+        if samples * self.num_batches < 2:
+            raise MMDConfigError(
+                f"A macro-batch holds {samples * self.num_batches} sample(s) (mmd.num_batches={self.num_batches} x "
+                f"{batch_size} clips x {self.frames_used(num_frames, num_codebooks)} frames); the MMD needs at "
+                "least 2: raise mmd.num_batches, dataset.batch_size, dataset.segment_duration or mmd.frames_per_item.")

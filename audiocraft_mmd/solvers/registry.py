@@ -1,0 +1,26 @@
+"""Maps ``cfg.solver`` to a solver class: the plugin's solvers first, then audiocraft's own."""
+import typing as tp
+
+import omegaconf
+from audiocraft.solvers import builders as audiocraft_builders
+from audiocraft.solvers.base import StandardSolver
+
+SOLVERS: tp.Dict[str, tp.Type[StandardSolver]] = {}
+
+
+def register_solver(name: str, klass: tp.Type[StandardSolver]) -> None:
+    """Make ``solver: <name>`` build ``klass`` through the plugin's Dora main."""
+    SOLVERS[name] = klass
+
+
+def get_solver(cfg: omegaconf.DictConfig) -> StandardSolver:
+    """Instantiate the solver named by ``cfg.solver``; falls back to `audiocraft.solvers.builders.get_solver`."""
+    if cfg.solver in SOLVERS:
+        return SOLVERS[cfg.solver](cfg)
+    try:
+        return audiocraft_builders.get_solver(cfg)
+    except KeyError as exc:
+        if exc.args != (cfg.solver,):
+            raise
+        raise ValueError(f"Unknown solver {cfg.solver!r}: the plugin provides {sorted(SOLVERS)} and audiocraft "
+                         "provides compression, musicgen, audiogen, magnet, audio_magnet, diffusion.") from None

@@ -1,0 +1,74 @@
+"""Dora entry point of the plugin: ``dora -P audiocraft_mmd run|grid|launch ...``.
+
+It mirrors ``audiocraft.train`` with the plugin's solver registry (``solver: compression_mmd`` and
+every stock audiocraft solver) and the plugin's config tree layered over audiocraft's.
+"""
+import logging
+import os
+import sys
+
+from .environment import setup_audiocraft_environment
+
+setup_audiocraft_environment()
+
+import flashy  # noqa: E402
+import omegaconf  # noqa: E402
+from dora import hydra_main  # noqa: E402
+
+# Imported on purpose: `audiocraft.utils.checkpoint` resolves //sig/ paths through it.
+from audiocraft import train as audiocraft_train  # noqa: E402
+from audiocraft.environment import AudioCraftEnvironment  # noqa: E402
+from audiocraft.utils.cluster import get_slurm_parameters  # noqa: E402
+
+from . import solvers  # noqa: E402
+from .datasource import check_datasource  # noqa: E402
+
+logger = logging.getLogger(__name__)
+
+
+def get_solver(cfg: omegaconf.DictConfig):
+    """Build the solver of ``cfg`` with per-GPU batch sizes, as `audiocraft.train.get_solver` does."""
+    world_size = flashy.distrib.world_size()
+    if cfg.dataset.batch_size % world_size:
+        raise ValueError(f"dataset.batch_size={cfg.dataset.batch_size} must be divisible by the number of "
+                         f"GPUs ({world_size}).")
+    cfg.dataset.batch_size //= world_size
+    for split in ['train', 'valid', 'evaluate', 'generate']:
+        if hasattr(cfg.dataset, split) and hasattr(cfg.dataset[split], 'batch_size'):
+            if cfg.dataset[split].batch_size % world_size:
+                raise ValueError(f"dataset.{split}.batch_size={cfg.dataset[split].batch_size} must be "
+                                 f"divisible by the number of GPUs ({world_size}).")
+            cfg.dataset[split].batch_size //= world_size
+    audiocraft_train.resolve_config_dset_paths(cfg)
+    check_datasource(cfg)
+    return solvers.get_solver(cfg)
+
+
+@hydra_main(config_path='config', config_name='config', version_base='1.1')
+def main(cfg):
+    audiocraft_train.init_seed_and_system(cfg)
+    log_name = '%s.log.{rank}' % cfg.execute_only if cfg.execute_only else 'solver.log.{rank}'
+    flashy.setup_logging(level=str(cfg.logging.level).upper(), log_name=log_name)
+    flashy.distrib.init()
+    solver = get_solver(cfg)
+    if cfg.show:
+        solver.show()
+        return
+    if cfg.execute_only:
+        if not (cfg.execute_inplace or cfg.continue_from is not None):
+            raise ValueError("execute_only needs continue_from=<sig_or_path> or execute_inplace=true.")
+        solver.restore(replay_metrics=False)
+        solver.run_one_stage(cfg.execute_only)
+        return
+    return solver.run()
+
+
+main.dora.dir = AudioCraftEnvironment.get_dora_dir()
+main._base_cfg.slurm = get_slurm_parameters(main._base_cfg.slurm)
+
+if main.dora.shared is not None and not os.access(main.dora.shared, os.R_OK):
+    print("No read permission on dora.shared folder, ignoring it.", file=sys.stderr)
+    main.dora.shared = None
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,1 @@
+"""Dora grids of audiocraft-mmd: ``dora -P audiocraft_mmd grid mmd.<name>``."""

@@ -1,0 +1,1 @@
+"""Grids reproducing the paper's experiments."""

@@ -1,0 +1,52 @@
+"""Shared fixtures: an isolated Dora directory, a tiny generated dataset, and helpers to run Dora."""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+# Must be set before audiocraft_mmd.train is imported: every XP of the test session lands here.
+DORA_DIR = Path(tempfile.mkdtemp(prefix='audiocraft_mmd_tests_'))
+os.environ['AUDIOCRAFT_DORA_DIR'] = str(DORA_DIR)
+
+REPO = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+DEBUG_SOLVER = 'solver=compression/encodec_mmd_debug'
+
+
+@pytest.fixture(scope='session')
+def dataset(tmp_path_factory):
+    """Synthetic 16 kHz manifests: {split: manifest_dir}."""
+    from audiocraft_mmd.data import write_synthetic_dataset
+    root = tmp_path_factory.mktemp('data')
+    return write_synthetic_dataset(root, {'train': 8, 'valid': 2, 'evaluate': 2}, duration=3.0, sample_rate=16000)
+
+
+@pytest.fixture(scope='session')
+def data_overrides(dataset):
+    """Dora/Hydra overrides pointing the debug solver at the synthetic dataset (no generate stage)."""
+    return [f'datasource.{split}={path}' for split, path in dataset.items()]
+
+
+def run_dora(*args: str, timeout: int = 900, check: bool = True) -> subprocess.CompletedProcess:
+    """Run the ``dora`` of this environment with the plugin package, as a user would."""
+    env = dict(os.environ, AUDIOCRAFT_DORA_DIR=str(DORA_DIR), PYTHONUNBUFFERED='1')
+    proc = subprocess.run([str(VENV_BIN / 'dora'), '-P', 'audiocraft_mmd', *args], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"dora {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n"
+                             f"{proc.stderr[-8000:]}")
+    return proc
+
+
+def xp_folder(argv) -> Path:
+    """Folder of the XP that `dora run <argv>` uses."""
+    from audiocraft_mmd.train import main
+    return main.get_xp(list(argv)).folder
+
+
+def read_history(folder: Path) -> list:
+    return json.loads((folder / 'history.json').read_text())
