@@ -397,3 +397,19 @@ def test_kernel_diagnostics():
     assert diag.component_at_median[2] == pytest.approx(math.exp(-diag.median_sqdist / 50), rel=1e-4)
     assert not diag.collapsed
     assert not kernel_diagnostics(1e4 * x, build_kernel("linear")).collapsed
+
+
+def test_benchmark_script_prints_the_comparison_table():
+    """`python benchmarks/mmd_loss.py` (documented in docs/MMD.md), at tiny sizes."""
+    import subprocess
+    import sys
+    from pathlib import Path
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "mmd_loss.py"
+    proc = subprocess.run([sys.executable, str(script), "--sizes", "64", "96", "--repeats", "1"],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = [line.split("|") for line in proc.stdout.splitlines() if line.strip().startswith(("64 ", "96 "))]
+    assert len(rows) == 2, proc.stdout
+    for row in rows:
+        assert float(row[1]) > 0 and float(row[2]) > 0  # ours and naive seconds
+        assert float(row[-1]) < 1e-4  # both implementations give the same loss
