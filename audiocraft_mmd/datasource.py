@@ -4,6 +4,8 @@ from pathlib import Path
 
 import omegaconf
 
+from .errors import ConfigurationError, MissingDataError
+
 SPLITS = ('train', 'valid', 'evaluate', 'generate')
 REQUIRED_SPLITS = ('train', 'valid')
 
@@ -22,12 +24,12 @@ def check_datasource(cfg: omegaconf.DictConfig) -> None:
         if split not in source:
             continue
         if omegaconf.OmegaConf.is_missing(source, split):
-            raise ValueError(
+            raise ConfigurationError(
                 f"No dataset for datasource.{split}: pass dset=audio/<name> (a config under config/dset/audio) or "
                 f"datasource.{split}=/path/to/manifest_dir (a folder with data.jsonl), or null to skip the split.")
         path = source[split]
         if path is None and split in REQUIRED_SPLITS and cfg.get('execute_only') is None:
-            raise ValueError(
+            raise ConfigurationError(
                 f"No dataset for datasource.{split}: pass dset=audio/<name> (a config under config/dset/audio) or "
                 f"datasource.{split}=/path/to/manifest_dir (a folder with data.jsonl).")
         if path is None or not isinstance(path, str) or path.startswith('//'):
@@ -37,13 +39,13 @@ def check_datasource(cfg: omegaconf.DictConfig) -> None:
         folder = Path(path)
         manifests = [folder / 'data.jsonl', folder / 'data.jsonl.gz'] if folder.is_dir() else [folder]
         if not any(m.is_file() for m in manifests):
-            raise FileNotFoundError(
+            raise MissingDataError(
                 f"datasource.{split}={path}: no manifest found (expected a folder with data.jsonl or "
                 "data.jsonl.gz; `python -m audiocraft.data.audio_dataset AUDIO_DIR OUT_DIR/data.jsonl` makes one).")
     generate = source.get('generate') if 'generate' in source else None
     if isinstance(generate, str) and cfg.get('execute_only') in (None, 'generate') and shutil.which('ffmpeg') is None:
-        raise RuntimeError(f"datasource.generate={generate} is set, but the generate stage writes audio with ffmpeg, "
+        raise ConfigurationError(f"datasource.generate={generate} is set, but the generate stage writes audio with ffmpeg, "
                            "which is not on the PATH: install ffmpeg or pass datasource.generate=null.")
     for key in ('max_sample_rate', 'max_channels'):
         if key in source and omegaconf.OmegaConf.is_missing(source, key):
-            raise ValueError(f"datasource.{key} is not set: give it with your dset config or datasource.{key}=...")
+            raise ConfigurationError(f"datasource.{key} is not set: give it with your dset config or datasource.{key}=...")

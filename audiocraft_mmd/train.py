@@ -7,9 +7,12 @@ import logging
 import os
 import sys
 
-from .environment import setup_audiocraft_environment
+from .environment import AudiocraftConfigError, setup_audiocraft_environment
 
-setup_audiocraft_environment()
+try:
+    setup_audiocraft_environment()
+except AudiocraftConfigError as exc:  # offline without a cached config tree: the message says what to do
+    sys.exit(f"error: {exc}")
 
 import flashy  # noqa: E402
 import omegaconf  # noqa: E402
@@ -22,6 +25,7 @@ from audiocraft.utils.cluster import get_slurm_parameters  # noqa: E402
 
 from . import solvers  # noqa: E402
 from .datasource import check_datasource  # noqa: E402
+from .errors import ConfigurationError  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
@@ -30,13 +34,13 @@ def get_solver(cfg: omegaconf.DictConfig):
     """Build the solver of ``cfg`` with per-GPU batch sizes, as `audiocraft.train.get_solver` does."""
     world_size = flashy.distrib.world_size()
     if cfg.dataset.batch_size % world_size:
-        raise ValueError(f"dataset.batch_size={cfg.dataset.batch_size} must be divisible by the number of "
+        raise ConfigurationError(f"dataset.batch_size={cfg.dataset.batch_size} must be divisible by the number of "
                          f"GPUs ({world_size}).")
     cfg.dataset.batch_size //= world_size
     for split in ['train', 'valid', 'evaluate', 'generate']:
         if hasattr(cfg.dataset, split) and hasattr(cfg.dataset[split], 'batch_size'):
             if cfg.dataset[split].batch_size % world_size:
-                raise ValueError(f"dataset.{split}.batch_size={cfg.dataset[split].batch_size} must be "
+                raise ConfigurationError(f"dataset.{split}.batch_size={cfg.dataset[split].batch_size} must be "
                                  f"divisible by the number of GPUs ({world_size}).")
             cfg.dataset[split].batch_size //= world_size
     audiocraft_train.resolve_config_dset_paths(cfg)
@@ -50,13 +54,17 @@ def main(cfg):
     log_name = '%s.log.{rank}' % cfg.execute_only if cfg.execute_only else 'solver.log.{rank}'
     flashy.setup_logging(level=str(cfg.logging.level).upper(), log_name=log_name)
     flashy.distrib.init()
-    solver = get_solver(cfg)
+    try:
+        solver = get_solver(cfg)
+    except ConfigurationError as exc:  # the user's input: its message says what to change
+        logger.error("%s", exc)
+        sys.exit(f"error: {exc}")
     if cfg.show:
         solver.show()
         return
     if cfg.execute_only:
         if not (cfg.execute_inplace or cfg.continue_from is not None):
-            raise ValueError("execute_only needs continue_from=<sig_or_path> or execute_inplace=true.")
+            raise ConfigurationError("execute_only needs continue_from=<sig_or_path> or execute_inplace=true.")
         solver.restore(replay_metrics=False)
         solver.run_one_stage(cfg.execute_only)
         return

@@ -79,3 +79,10 @@ def test_grid_dry_run_lists_the_paper_experiments():
         assert name in out, out
     header = next(line for line in out.splitlines() if 'name' in line and 'sig' in line)
     assert 'mmd' in header  # the explorer shows the MMD column
+
+
+def test_bad_config_stops_with_the_message_not_a_traceback(data_overrides):
+    proc = run_dora('run', DEBUG_SOLVER, *data_overrides, 'mmd.alignment=flatten', check=False)
+    assert proc.returncode != 0
+    assert 'error: mmd.alignment must be one of delay, parallel' in proc.stderr
+    assert 'Traceback' not in proc.stderr

@@ -5,11 +5,12 @@ import typing as tp
 
 import omegaconf
 
+from ..errors import ConfigurationError
 from ..losses import ALIGNMENTS, KERNELS, build_kernel
 from ..quantization import STREAMS
 
 
-class MMDConfigError(ValueError):
+class MMDConfigError(ConfigurationError):
     """A configuration that cannot work, naming the offending key."""
 
 

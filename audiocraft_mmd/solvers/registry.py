@@ -5,6 +5,8 @@ import omegaconf
 from audiocraft.solvers import builders as audiocraft_builders
 from audiocraft.solvers.base import StandardSolver
 
+from ..errors import ConfigurationError
+
 SOLVERS: tp.Dict[str, tp.Type[StandardSolver]] = {}
 
 
@@ -22,5 +24,5 @@ def get_solver(cfg: omegaconf.DictConfig) -> StandardSolver:
     except KeyError as exc:
         if exc.args != (cfg.solver,):
             raise
-        raise ValueError(f"Unknown solver {cfg.solver!r}: the plugin provides {sorted(SOLVERS)} and audiocraft "
+        raise ConfigurationError(f"Unknown solver {cfg.solver!r}: the plugin provides {sorted(SOLVERS)} and audiocraft "
                          "provides compression, musicgen, audiogen, magnet, audio_magnet, diffusion.") from None
