@@ -6,28 +6,63 @@ from pathlib import Path
 
 
 def _setup(args: argparse.Namespace) -> int:
-    from .environment import AudiocraftConfigError, audiocraft_config_dir, audiocraft_version
-    try:
-        path = audiocraft_config_dir()
-    except AudiocraftConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    from .environment import audiocraft_config_dir, audiocraft_version
+    path = audiocraft_config_dir()
     print(f"audiocraft {audiocraft_version()} config tree: {path}")
     return 0
 
 
 def _manifest(args: argparse.Namespace) -> int:
     from .data import write_manifest
-    try:
-        path = write_manifest(Path(args.audio_dir), Path(args.out_dir))
-    except FileNotFoundError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    path = write_manifest(Path(args.audio_dir), Path(args.out_dir))
     print(f"Wrote {path}: use datasource.<split>={path.parent}")
     return 0
 
 
+def _dependence(args: argparse.Namespace) -> int:
+    import json
+    import torch
+    from .metrics.codec import measure_codec_dependence
+    from .metrics.plots import plot_dependence
+    from .models import load_compression_model
+    alignments = ('parallel', 'delay') if args.alignment == 'both' else (args.alignment,)
+    model = load_compression_model(args.model, device=args.device)
+    measured = measure_codec_dependence(
+        model, args.manifest, alignments=alignments, segment_duration=args.segment_duration,
+        max_segments=args.segments, batch_size=args.batch_size, device=args.device,
+        correction=args.correction, permutations=args.permutations, generator=torch.Generator().manual_seed(args.seed))
+    print(f"{args.model}: {measured.num_segments} segments of {args.segment_duration:g} s from {args.manifest}")
+    for alignment, result in measured.results.items():
+        print(f"\n[{alignment} alignment]\n{result.format_table()}")
+    if args.out:
+        report = {'model': str(args.model), 'manifest': str(args.manifest), **measured.to_dict()}
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(report, indent=2))
+        print(f"\nWrote {args.out}")
+    if args.plot:
+        print(f"Wrote {plot_dependence(measured.results, args.plot, title=str(args.model))}")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    import json
+    from . import report
+    rows = [report.xp_row(xp) for xp in report.resolve_xps(args.targets)]
+    if not rows:
+        print("error: no XP found for " + ' '.join(args.targets), file=sys.stderr)
+        return 1
+    rows.sort(key=lambda r: (r.alignment, r.kernel, r.weight))
+    print(report.format_rows(rows))
+    if args.out:
+        Path(args.out).write_text(json.dumps(report.rows_to_dicts(rows), indent=2))
+        print(f"Wrote {args.out}")
+    if args.plot:
+        print(f"Wrote {report.plot_rows(rows, args.plot)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from .metrics.dependence import CORRECTIONS, DEFAULT_CORRECTION
     parser = argparse.ArgumentParser(
         prog='audiocraft-mmd',
         description="Independence-promoting MMD loss for AudioCraft codecs (EnCodec-MMD). Training runs through "
@@ -39,6 +74,34 @@ def build_parser() -> argparse.ArgumentParser:
     manifest.add_argument('audio_dir', help="folder of audio files (searched recursively)")
     manifest.add_argument('out_dir', help="folder to write data.jsonl into; pass it as datasource.<split>=OUT_DIR")
     manifest.set_defaults(func=_manifest)
+
+    dependence = commands.add_parser(
+        'dependence', help="measure how dependent a codec's codebooks are on a dataset (total correlation I)")
+    dependence.add_argument('--model', required=True,
+                            help="//sig/SIG, //pretrained/NAME, a compression checkpoint.th or an exported file")
+    dependence.add_argument('--manifest', required=True, help="AudioCraft manifest folder (data.jsonl)")
+    dependence.add_argument('--alignment', choices=['parallel', 'delay', 'both'], default='both',
+                            help="delay: the tuples MusicGen's delay pattern predicts together (default: both)")
+    dependence.add_argument('--segments', type=int, default=None, help="at most this many segments (default: all)")
+    dependence.add_argument('--segment-duration', type=float, default=10., help="seconds per segment (default 10)")
+    dependence.add_argument('--batch-size', type=int, default=8)
+    dependence.add_argument('--device', default='cpu')
+    dependence.add_argument('--correction', choices=CORRECTIONS, default=DEFAULT_CORRECTION,
+                            help=f"bias correction (default {DEFAULT_CORRECTION}; none = the paper's raw plug-in "
+                                 "figure; see docs/DEPENDENCE.md)")
+    dependence.add_argument('--permutations', type=int, default=1, help="shuffles in the permutation null")
+    dependence.add_argument('--seed', type=int, default=0)
+    dependence.add_argument('--out', help="write every figure to this JSON file")
+    dependence.add_argument('--plot', help="write a figure (PNG) of the per-pair dependence")
+    dependence.set_defaults(func=_dependence)
+
+    report = commands.add_parser(
+        'report', help="the paper's Fig. 2 (MMD, total correlation, MSSpec vs MMD weight) for a grid or XPs")
+    report.add_argument('targets', nargs='+', metavar='GRID_OR_SIG',
+                        help="a grid name (mmd.encodec_32khz), XP signatures or //sig/SIG")
+    report.add_argument('--plot', help="write the figure (PNG)")
+    report.add_argument('--out', help="write the table as JSON")
+    report.set_defaults(func=_report)
     return parser
 
 
@@ -48,7 +111,13 @@ def main(argv: tp.Optional[tp.List[str]] = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
-    return args.func(args)
+    from .environment import AudiocraftConfigError
+    from .errors import ConfigurationError
+    try:
+        return args.func(args)
+    except (ConfigurationError, AudiocraftConfigError) as exc:  # the user's input: the message says what to change
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == '__main__':

@@ -50,3 +50,25 @@ def xp_folder(argv) -> Path:
 
 def read_history(folder: Path) -> list:
     return json.loads((folder / 'history.json').read_text())
+
+
+TRAIN_ARGS = ['optim.epochs=2', 'optim.updates_per_epoch=8', 'mmd.num_batches=4']
+
+
+@pytest.fixture(scope='session')
+def trained_xp(data_overrides):
+    """`dora run solver=compression/encodec_mmd_debug` for 2 short epochs, checkpoint every epoch.
+
+    Returns (XP folder, argv)."""
+    argv = [DEBUG_SOLVER, *data_overrides, *TRAIN_ARGS]
+    run_dora('run', *argv)
+    return xp_folder(argv), argv
+
+
+@pytest.fixture(scope='session')
+def baseline_xp(data_overrides):
+    """The same debug codec with MMD weight 0 (measured, not trained), one epoch. Returns its folder."""
+    argv = [DEBUG_SOLVER, *data_overrides, 'optim.epochs=1', 'optim.updates_per_epoch=8', 'mmd.num_batches=4',
+            'mmd.weight=0']
+    run_dora('run', *argv)
+    return xp_folder(argv)

@@ -42,7 +42,7 @@ def test_manifest(tmp_path):
     line = (tmp_path / 'egs' / 'data.jsonl').read_text().splitlines()
     assert len(line) == 1 and '"sample_rate": 16000' in line[0]
     missing = cli('manifest', str(tmp_path / 'nothing'), str(tmp_path / 'egs2'))
-    assert missing.returncode == 1 and 'nothing does not exist' in missing.stderr
+    assert missing.returncode == 2 and 'nothing does not exist' in missing.stderr and 'Traceback' not in missing.stderr
 
 
 def test_paper_config_values():

@@ -11,7 +11,8 @@ from audiocraft.models import EncodecModel
 from audiocraft.solvers.compression import CompressionSolver
 
 from ..compat import safe_checkpoint_state
-from ..losses import MMDLoss
+from ..losses import ALIGNMENTS, MMDLoss
+from ..metrics.dependence import DependenceAccumulator
 from ..quantization import codebook_vectors, dropout_gradient_mask, mask_gradient
 from .macro_batch import MacroBatch
 from .mmd_config import MMDConfig, MMDConfigError
@@ -134,6 +135,54 @@ class CompressionMMDSolver(CompressionSolver):
             keep = dropout_gradient_mask(vectors.shape[0], vectors.shape[1], self.mmd_rng)
             vectors = mask_gradient(vectors, keep)
         return vectors
+
+    def evaluate(self):
+        """Evaluate stage: audiocraft's reconstruction metrics plus the codebook dependence.
+
+        Adds ``tc_percent_delay`` and ``tc_percent_parallel`` (the paper's I, bias-corrected, see
+        `audiocraft_mmd.metrics`) and ``mmd``, the mean MMD over the evaluate set cut into
+        macro-batches of ``mmd.num_batches x dataset.batch_size`` clips, with fixed draws so that
+        epochs and XPs compare.
+        """
+        metrics = super().evaluate()
+        metrics.update(self.evaluate_dependence())
+        return metrics
+
+    def evaluate_dependence(self) -> tp.Dict[str, float]:
+        """Dependence figures of the codes of the evaluate set (see `evaluate`)."""
+        quantizer = self.model.quantizer
+        accumulators = {name: DependenceAccumulator(quantizer.total_codebooks, quantizer.bins, alignment=name)
+                        for name in ALIGNMENTS}
+        generator = torch.Generator().manual_seed(self.cfg.seed)
+        macro_clips = self.mmd_cfg.num_batches * self.cfg.dataset.batch_size
+        pending: tp.List[torch.Tensor] = []
+        mmds: tp.List[float] = []
+
+        def close_macro_batch() -> None:
+            vectors = torch.cat(pending)
+            pending.clear()
+            if vectors.shape[0] * self.mmd_cfg.frames_used(vectors.shape[-1], vectors.shape[1]) >= 2:
+                mmds.append(self.mmd_loss(vectors, generator=generator).item())
+
+        loader = self.dataloaders['evaluate']
+        lp = self.log_progress(f'{self.current_stage} dependence', loader, total=len(loader),
+                               updates=self.log_updates)
+        with torch.no_grad():
+            for batch in lp:
+                emb = self._encode(batch.to(self.device))
+                codes = quantizer.encode(emb).cpu()  # [B, K, T]
+                for accumulator in accumulators.values():
+                    accumulator.update(codes)
+                pending.append(codebook_vectors(quantizer, emb, stream=self.mmd_cfg.stream))
+                if sum(v.shape[0] for v in pending) >= macro_clips:
+                    close_macro_batch()
+            if pending:
+                close_macro_batch()
+        metrics = {f'tc_percent_{name}': accumulator.result(generator=generator).tc_percent
+                   for name, accumulator in accumulators.items()}
+        if mmds:
+            metrics['mmd'] = sum(mmds) / len(mmds)
+        return metrics
 
     def _encode(self, x: torch.Tensor) -> torch.Tensor:
         x, _ = self.model.preprocess(x)

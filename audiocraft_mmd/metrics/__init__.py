@@ -1,0 +1,18 @@
+"""Metrics on codec codes: statistical dependence between codebooks (paper Fig. 2, Tables 3-4, App. E)."""
+from .dependence import (
+    ALIGNMENTS,
+    CORRECTIONS,
+    DEFAULT_CORRECTION,
+    DependenceAccumulator,
+    DependenceResult,
+    codebook_dependence,
+)
+
+__all__ = [
+    "ALIGNMENTS",
+    "CORRECTIONS",
+    "DEFAULT_CORRECTION",
+    "DependenceAccumulator",
+    "DependenceResult",
+    "codebook_dependence",
+]

@@ -1,0 +1,39 @@
+"""Figures of codebook dependence."""
+import typing as tp
+from pathlib import Path
+
+import numpy as np
+
+from .dependence import DependenceResult
+
+
+def plot_dependence(results: tp.Mapping[str, DependenceResult], path: tp.Union[str, Path], title: str = '') -> Path:
+    """One heatmap per alignment of the per-pair I (MI over joint entropy, %), with the null beside it."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(results), figsize=(5.2 * len(results), 4.4), squeeze=False)
+    for ax, (alignment, result) in zip(axes[0], results.items()):
+        matrix = np.array(result.pair_tc_percent, dtype=float)
+        np.fill_diagonal(matrix, np.nan)
+        image = ax.imshow(matrix, cmap='magma')
+        K = matrix.shape[0]
+        for i in range(K):
+            for j in range(K):
+                if i != j:
+                    ax.text(j, i, f'{matrix[i, j]:.3f}', ha='center', va='center', color='w', fontsize=8)
+        ax.set_xticks(range(K), [f'cb{k + 1}' for k in range(K)])
+        ax.set_yticks(range(K), [f'cb{k + 1}' for k in range(K)])
+        null = '' if result.null_tc_percent is None else f', raw null {result.null_tc_percent:.3f}%'
+        ax.set_title(f'{alignment}: I = {result.tc_percent:.3f}% ({result.correction}{null})\n'
+                     f'{result.num_samples} samples', fontsize=9)
+        fig.colorbar(image, ax=ax, label='I (%)')
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

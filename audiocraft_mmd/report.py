@@ -1,0 +1,137 @@
+"""The paper's Fig. 2 from a set of Dora XPs: MMD, total correlation and MSSpec against the MMD weight."""
+import importlib
+import re
+import typing as tp
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from .errors import ConfigurationError, MissingDataError
+
+_SIG = re.compile(r'^(//sig/)?([0-9a-f]{8})$')
+
+
+@dataclass
+class XPRow:
+    """Last reported figures of one XP."""
+    sig: str
+    name: str
+    weight: float
+    alignment: str
+    kernel: str
+    epochs: int
+    mmd: tp.Optional[float]  # evaluate set when measured there, else last training epoch
+    tc_percent_delay: tp.Optional[float]
+    tc_percent_parallel: tp.Optional[float]
+    msspec: tp.Optional[float]
+
+
+def grid_xps(grid_name: str) -> list:
+    """XPs (`dora.XP`) that ``dora grid <grid_name>`` would schedule, without scheduling anything."""
+    from dora.explore import Herd, Launcher
+    from dora.shep import Shepherd
+    from .train import main
+    try:
+        module = importlib.import_module(f'audiocraft_mmd.grids.{grid_name}')
+    except ModuleNotFoundError as exc:
+        raise ConfigurationError(f"No grid {grid_name!r} (looked for audiocraft_mmd/grids/"
+                                 f"{grid_name.replace('.', '/')}.py); known: mmd.encodec_32khz.") from exc
+    herd = Herd()
+    launcher = Launcher(Shepherd(main), main.get_slurm_config(), herd)
+    module.explorer(launcher)
+    return [sheep.xp for sheep in herd.sheeps.values()]
+
+
+def resolve_xps(targets: tp.Sequence[str]) -> list:
+    """XPs named by grid names (``mmd.encodec_32khz``), signatures or ``//sig/SIG`` paths."""
+    from .train import main
+    xps = []
+    for target in targets:
+        match = _SIG.match(target)
+        if match:
+            sig = match.group(2)
+            if not (main.dora.dir / 'xps' / sig).is_dir():
+                raise MissingDataError(f"No XP {sig} in {main.dora.dir / 'xps'} (set AUDIOCRAFT_DORA_DIR?).")
+            xps.append(main.get_xp_from_sig(sig))
+        else:
+            xps.extend(grid_xps(target))
+    return xps
+
+
+def _last(history: list, stage: str, key: str) -> tp.Optional[float]:
+    for epoch in reversed(history):
+        if key in epoch.get(stage, {}):
+            return float(epoch[stage][key])
+    return None
+
+
+def xp_row(xp) -> XPRow:
+    """Figures of one XP from its config and ``history.json``."""
+    cfg = xp.cfg
+    mmd = cfg.get('mmd') or {}
+    xp.link.load()
+    history = xp.link.history
+    name = ' '.join(f'{k}={v}' for k, v in (xp.delta or [])) or '(base)'
+    evaluate_mmd = _last(history, 'evaluate', 'mmd')
+    return XPRow(sig=xp.sig, name=name, weight=float(mmd.get('weight', 0.)), alignment=str(mmd.get('alignment', '-')),
+                 kernel=str(mmd.get('kernel', '-')), epochs=len(history),
+                 mmd=evaluate_mmd if evaluate_mmd is not None else _last(history, 'train', 'mmd'),
+                 tc_percent_delay=_last(history, 'evaluate', 'tc_percent_delay'),
+                 tc_percent_parallel=_last(history, 'evaluate', 'tc_percent_parallel'),
+                 msspec=_last(history, 'valid', 'msspec'))
+
+
+def format_rows(rows: tp.Sequence[XPRow]) -> str:
+    """A readable table of the rows, sorted as given."""
+    def fmt(value: tp.Optional[float], spec: str) -> str:
+        return '-' if value is None else format(value, spec)
+    header = f"{'sig':8}  {'weight':>8}  {'align':8}  {'kernel':19}  {'ep':>3}  {'MMD':>10}  " \
+             f"{'I% delay':>9}  {'I% par.':>9}  {'MSSpec':>8}"
+    lines = [header, '-' * len(header)]
+    for r in rows:
+        lines.append(f"{r.sig:8}  {r.weight:>8g}  {r.alignment:8}  {r.kernel:19}  {r.epochs:>3}  {fmt(r.mmd, '10.3e')}  "
+                     f"{fmt(r.tc_percent_delay, '9.4f')}  {fmt(r.tc_percent_parallel, '9.4f')}  "
+                     f"{fmt(r.msspec, '8.4f')}")
+    return '\n'.join(lines)
+
+
+def plot_rows(rows: tp.Sequence[XPRow], path: tp.Union[str, Path]) -> Path:
+    """Fig. 2: MMD, total correlation (%) and MSSpec against the MMD weight, one line per (alignment, kernel)."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    panels = [('MMD', lambda r: r.mmd), ('total correlation I (%)', None), ('MSSpec (valid)', lambda r: r.msspec)]
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4))
+    groups: tp.Dict[tp.Tuple[str, str], tp.List[XPRow]] = {}
+    for row in rows:
+        groups.setdefault((row.alignment, row.kernel), []).append(row)
+    for ax, (title, getter) in zip(axes, panels):
+        for (alignment, kernel), members in groups.items():
+            members = sorted(members, key=lambda r: r.weight)
+            weights = [r.weight for r in members]
+            label = f'{alignment}, {kernel}'
+            if getter is None:
+                for which, style in (('delay', '-o'), ('parallel', '--s')):
+                    values = [getattr(r, f'tc_percent_{which}') for r in members]
+                    if any(v is not None for v in values):
+                        ax.plot(weights, [float('nan') if v is None else v for v in values], style,
+                                label=f'{label}: {which}-aligned I')
+            else:
+                values = [getter(r) for r in members]
+                ax.plot(weights, [float('nan') if v is None else v for v in values], '-o', label=label)
+        ax.set_xscale('symlog', linthresh=1)
+        ax.set_xlabel('MMD weight')
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+        if ax.lines:
+            ax.legend(fontsize=7)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def rows_to_dicts(rows: tp.Sequence[XPRow]) -> list:
+    return [asdict(row) for row in rows]

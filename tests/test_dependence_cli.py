@@ -1,0 +1,76 @@
+"""`audiocraft-mmd dependence` and `audiocraft-mmd report` end to end, on debug codecs trained in the tests."""
+import json
+import os
+import subprocess
+
+from audiocraft.utils.export import export_encodec
+
+from conftest import DORA_DIR, REPO, VENV_BIN
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, AUDIOCRAFT_DORA_DIR=str(DORA_DIR))
+    return subprocess.run([str(VENV_BIN / 'audiocraft-mmd'), *args], capture_output=True, text=True, timeout=600,
+                          env=env, cwd=REPO)
+
+
+def test_dependence_of_a_trained_xp(trained_xp, dataset, tmp_path):
+    folder, _ = trained_xp
+    out, plot = tmp_path / 'report.json', tmp_path / 'fig.png'
+    proc = cli('dependence', '--model', f'//sig/{folder.name}', '--manifest', str(dataset['evaluate']),
+               '--segments', '4', '--segment-duration', '1', '--out', str(out), '--plot', str(plot))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert '[delay alignment]' in proc.stdout and '[parallel alignment]' in proc.stdout
+    assert 'encoding' in proc.stderr  # progress bar
+    report = json.loads(out.read_text())
+    assert report['num_segments'] == 4
+    parallel, delay = report['alignments']['parallel'], report['alignments']['delay']
+    assert parallel['num_samples'] == 4 * 50 and delay['num_samples'] == 4 * (50 - 3)
+    for result in (parallel, delay):
+        assert len(result['pairwise_mi_bits']) == 4 and len(result['mi_vs_rest_bits']) == 4
+        for key in ('tc_percent', 'raw_tc_percent', 'null_tc_percent', 'total_correlation_bits'):
+            assert isinstance(result[key], float)
+        assert result['raw_tc_percent'] > result['tc_percent']  # the plug-in bias is removed
+    assert plot.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+
+
+def test_dependence_of_an_exported_codec(trained_xp, dataset, tmp_path):
+    folder, _ = trained_xp
+    exported = export_encodec(folder / 'checkpoint.th', tmp_path / 'encodec_mmd.th')
+    proc = cli('dependence', '--model', str(exported), '--manifest', str(dataset['evaluate']), '--alignment',
+               'delay', '--segments', '2', '--segment-duration', '1', '--correction', 'none')
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert '[delay alignment]' in proc.stdout and '[parallel alignment]' not in proc.stdout
+
+
+def test_dependence_bad_inputs_are_named(dataset, tmp_path):
+    missing = cli('dependence', '--model', str(tmp_path / 'nope.th'), '--manifest', str(dataset['evaluate']))
+    assert missing.returncode == 2 and 'No compression model at' in missing.stderr
+    corrupt = tmp_path / 'corrupt.th'
+    corrupt.write_bytes(b'not a checkpoint')
+    bad = cli('dependence', '--model', str(corrupt), '--manifest', str(dataset['evaluate']))
+    assert bad.returncode == 2 and 'is not a readable AudioCraft checkpoint' in bad.stderr
+    assert 'Traceback' not in missing.stderr + bad.stderr
+
+
+def test_report_is_fig2_of_the_xps(trained_xp, baseline_xp, tmp_path):
+    folder, _ = trained_xp
+    plot, out = tmp_path / 'fig2.png', tmp_path / 'rows.json'
+    proc = cli('report', folder.name, f'//sig/{baseline_xp.name}', '--plot', str(plot), '--out', str(out))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = {row['weight']: row for row in json.loads(out.read_text())}
+    assert set(rows) == {0.0, 100.0}
+    for row in rows.values():
+        assert row['mmd'] is not None and row['msspec'] is not None
+        assert row['tc_percent_delay'] is not None and row['tc_percent_parallel'] is not None
+    assert plot.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+    assert 'I% delay' in proc.stdout
+
+
+def test_report_of_the_paper_grid_lists_its_xps():
+    proc = cli('report', 'mmd.encodec_32khz')
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = [line for line in proc.stdout.splitlines() if line[:8].strip() and line[0] in '0123456789abcdef']
+    assert len(lines) == 9  # 5 weights, parallel, 3 kernels
+    unknown = cli('report', 'mmd.nope')
+    assert unknown.returncode == 2 and "No grid 'mmd.nope'" in unknown.stderr
