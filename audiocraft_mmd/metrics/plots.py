@@ -19,10 +19,12 @@ def plot_dependence(results: tp.Mapping[str, DependenceResult], path: tp.Union[s
         np.fill_diagonal(matrix, np.nan)
         image = ax.imshow(matrix, cmap='magma')
         K = matrix.shape[0]
+        bright = np.nanmin(matrix) + 0.6 * (np.nanmax(matrix) - np.nanmin(matrix))
         for i in range(K):
             for j in range(K):
                 if i != j:
-                    ax.text(j, i, f'{matrix[i, j]:.3f}', ha='center', va='center', color='w', fontsize=8)
+                    color = 'k' if matrix[i, j] > bright else 'w'  # readable on light and dark cells
+                    ax.text(j, i, f'{matrix[i, j]:.3f}', ha='center', va='center', color=color, fontsize=8)
         ax.set_xticks(range(K), [f'cb{k + 1}' for k in range(K)])
         ax.set_yticks(range(K), [f'cb{k + 1}' for k in range(K)])
         null = '' if result.null_tc_percent is None else f', raw null {result.null_tc_percent:.3f}%'
