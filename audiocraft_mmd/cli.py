@@ -61,6 +61,15 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _demo(args: argparse.Namespace) -> int:
+    from .demo.run import run_demo
+    from .environment import cache_dir
+    run_demo(out=Path(args.out), cache=Path(args.cache) if args.cache else cache_dir() / 'demo-data',
+             audio=Path(args.audio) if args.audio else None, steps=args.steps, weight=args.weight, seed=args.seed,
+             segment_duration=args.segment_duration, max_segments=args.segments)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .metrics.dependence import CORRECTIONS, DEFAULT_CORRECTION
     parser = argparse.ArgumentParser(
@@ -68,6 +77,19 @@ def build_parser() -> argparse.ArgumentParser:
         description="Independence-promoting MMD loss for AudioCraft codecs (EnCodec-MMD). Training runs through "
                     "Dora: `dora -P audiocraft_mmd run solver=compression/encodec_mmd_debug ...`.")
     commands = parser.add_subparsers(dest='command', metavar='COMMAND')
+    from .demo.run import DEMO_WEIGHT
+    demo = commands.add_parser(
+        'demo', help="train a baseline and an EnCodec-MMD on real music (CPU, minutes) and compare them")
+    demo.add_argument('--audio', help="your own music: a folder of audio files, one track per file (>= 3 tracks); "
+                                      "default: 4 rock songs fetched from Debian's fretsonfire-songs-sectoid")
+    demo.add_argument('--steps', type=int, default=600, help="training steps of each codec (default 600)")
+    demo.add_argument('--weight', type=float, default=DEMO_WEIGHT, help=f"MMD weight (default {DEMO_WEIGHT:g})")
+    demo.add_argument('--seed', type=int, default=2036)
+    demo.add_argument('--out', default='demo', help="report.json, demo.png and the XPs go here (default ./demo)")
+    demo.add_argument('--cache', help="where the prepared music is cached (default ~/.cache/audiocraft-mmd/demo-data)")
+    demo.add_argument('--segment-duration', type=float, default=5., help="held-out segment length in s (default 5)")
+    demo.add_argument('--segments', type=int, default=None, help="at most this many held-out segments")
+    demo.set_defaults(func=_demo)
     setup = commands.add_parser('setup', help="locate (or fetch once and cache) audiocraft's Hydra config tree")
     setup.set_defaults(func=_setup)
     manifest = commands.add_parser('manifest', help="write an AudioCraft manifest (data.jsonl) for a folder of audio")

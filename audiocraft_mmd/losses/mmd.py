@@ -402,8 +402,8 @@ class MMDLoss(nn.Module):
         kernel_params: parameters for :func:`~.kernels.build_kernel` (only with a kernel name).
         frames_per_item: if set, keep that many random aligned frames per item to bound S.
         chunk_size: rows per block in :func:`mmd2_unbiased`.
-        collapse_check_every: check the kernel for collapse (see :func:`kernel_diagnostics`) on
-            the first call and every that many calls, warning once per instance; 0 disables.
+        collapse_check_every: refresh ``last_diagnostics`` (see :func:`kernel_diagnostics`) on the
+            first call and every that many calls, warning once per instance on collapse; 0 disables.
     """
 
     def __init__(self, kernel: tp.Union[str, Kernel] = "multiscale_gaussian", alignment: str = "delay",
@@ -470,11 +470,11 @@ class MMDLoss(nn.Module):
     def _check_collapse(self, x: torch.Tensor) -> None:
         every = self.collapse_check_every
         self._calls += 1
-        if every == 0 or self._collapse_warned or (self._calls - 1) % every:
+        if every == 0 or (self._calls - 1) % every:
             return
         diag = kernel_diagnostics(x, self.kernel)
         self.last_diagnostics = diag
-        if diag.collapsed:
+        if diag.collapsed and not self._collapse_warned:
             self._collapse_warned = True
             msg = (f"MMD kernel {self.kernel!r} has collapsed: at the median squared distance between "
                    f"samples ({diag.median_sqdist:.4g}, over {diag.num_samples} samples) every bandwidth "

@@ -43,7 +43,7 @@ class CompressionMMDSolver(CompressionSolver):
         self.mmd_loss = MMDLoss(kernel=self.mmd_cfg.kernel, alignment=self.mmd_cfg.alignment,
                                 kernel_params=self.mmd_cfg.kernel_params,
                                 frames_per_item=self.mmd_cfg.frames_per_item,
-                                chunk_size=self.mmd_cfg.chunk_size)
+                                chunk_size=self.mmd_cfg.chunk_size, collapse_check_every=10)
         self.macro_batch = MacroBatch(self.mmd_cfg.num_batches)
         self.mmd_rng = torch.Generator()
         self._last_train_step = -1
@@ -108,7 +108,7 @@ class CompressionMMDSolver(CompressionSolver):
                 (self.mmd_cfg.weight * loss).backward()
         num_samples = vectors.shape[0] * self.mmd_cfg.frames_used(vectors.shape[-1], vectors.shape[1])
         metrics = {'mmd': loss.detach(), 'mmd_time': time.time() - start, 'mmd_samples': num_samples}
-        diagnostics = self.mmd_loss.last_diagnostics  # what the kernel sees, refreshed every 100 calls
+        diagnostics = self.mmd_loss.last_diagnostics  # what the kernel sees, refreshed every 10 calls
         if diagnostics is not None:
             metrics['mmd_sqdist'] = diagnostics.median_sqdist
             metrics['mmd_kernel_active'] = diagnostics.active_fraction

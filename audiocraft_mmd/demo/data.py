@@ -1,0 +1,104 @@
+"""Real music for the demo: fetched once, mixed, split by track, resampled, with AudioCraft manifests."""
+import shutil
+import subprocess
+import tempfile
+import typing as tp
+from pathlib import Path
+
+import numpy as np
+import soundfile
+import torch
+from audiocraft.data.audio import audio_read
+from audiocraft.data.audio_utils import convert_audio
+
+from ..data.manifests import write_manifest
+from ..errors import ConfigurationError, MissingDataError
+
+DEBIAN_PACKAGE = 'fretsonfire-songs-sectoid'  # MIT licence: 4 rock songs, 13.5 min, Ogg stems
+SONGS_SUBDIR = 'usr/share/games/fretsonfire/data/songs/sectoid'
+SPLITS = ('train', 'valid', 'evaluate')
+AUDIO_EXTS = ('.wav', '.flac', '.ogg', '.mp3', '.m4a')
+
+
+def fetch_debian_songs(cache: Path) -> tp.List[Path]:
+    """Download and unpack the Debian package of the songs (no install) and return one folder per song."""
+    songs_root = cache / 'package' / SONGS_SUBDIR
+    if not songs_root.is_dir():
+        for tool in ('apt-get', 'dpkg-deb'):
+            if shutil.which(tool) is None:
+                raise MissingDataError(
+                    f"The demo's music comes from the Debian package {DEBIAN_PACKAGE}, but `{tool}` is not available "
+                    "here. Pass your own music with --audio DIR (a folder of audio files, one track per file).")
+        with tempfile.TemporaryDirectory() as tmp:
+            proc = subprocess.run(['apt-get', 'download', DEBIAN_PACKAGE], cwd=tmp, capture_output=True, text=True)
+            debs = list(Path(tmp).glob('*.deb'))
+            if proc.returncode != 0 or not debs:
+                raise MissingDataError(
+                    f"`apt-get download {DEBIAN_PACKAGE}` failed ({proc.stderr.strip().splitlines()[-1:] or 'no file'}); "
+                    "try `apt-get update` first, or pass your own music with --audio DIR.")
+            staging = cache / 'package.partial'
+            shutil.rmtree(staging, ignore_errors=True)
+            staging.mkdir(parents=True)
+            unpack = subprocess.run(['dpkg-deb', '-x', str(debs[0]), str(staging)], capture_output=True, text=True)
+            if unpack.returncode != 0:
+                raise MissingDataError(f"`dpkg-deb -x` could not unpack {debs[0].name}: {unpack.stderr.strip()}")
+            shutil.rmtree(cache / 'package', ignore_errors=True)
+            staging.rename(cache / 'package')
+    songs = sorted(p for p in songs_root.iterdir() if (p / 'song.ogg').is_file())
+    if not songs:
+        raise MissingDataError(f"No song.ogg found under {songs_root}: delete {cache} and retry.")
+    return songs
+
+
+def mix_song(folder: Path, sample_rate: int) -> torch.Tensor:
+    """Mono mix [1, L] of a song's backing track (song.ogg) and guitar stem (guitar.ogg), peak 0.9."""
+    stems = [folder / 'song.ogg'] + ([folder / 'guitar.ogg'] if (folder / 'guitar.ogg').is_file() else [])
+    wavs = [convert_audio(*audio_read(stem), sample_rate, 1) for stem in stems]
+    length = max(w.shape[-1] for w in wavs)
+    mix = sum(torch.nn.functional.pad(w, (0, length - w.shape[-1])) for w in wavs)
+    return 0.9 * mix / mix.abs().max().clamp_min(1e-8)
+
+
+def load_track(path: Path, sample_rate: int) -> torch.Tensor:
+    """A user's audio file as mono [1, L] at ``sample_rate``."""
+    wav, sr = audio_read(path)
+    return convert_audio(wav, sr, sample_rate, 1)
+
+
+def split_tracks(names: tp.Sequence[str]) -> tp.Dict[str, tp.List[str]]:
+    """Assign whole tracks to train / valid / evaluate: one held-out track each, the rest to train."""
+    if len(names) < 3:
+        raise ConfigurationError(f"The demo needs at least 3 tracks (train, valid, evaluate are split by track), "
+                                 f"got {len(names)}.")
+    ordered = sorted(names)
+    return {'train': ordered[:-2], 'valid': [ordered[-2]], 'evaluate': [ordered[-1]]}
+
+
+def prepare_demo_data(cache: Path, sample_rate: int, audio_dir: tp.Optional[Path] = None) -> tp.Dict[str, Path]:
+    """Tracks split by track, resampled to ``sample_rate`` mono wav, with one manifest folder per split.
+
+    Reuses what an earlier call wrote. Returns ``{split: manifest_dir}``.
+    """
+    source = 'user' if audio_dir is not None else 'sectoid'
+    root = Path(cache) / f'{source}-{sample_rate}hz'
+    manifests = {split: root / 'egs' / split for split in SPLITS}
+    if all((m / 'data.jsonl').is_file() for m in manifests.values()):
+        return manifests
+    if audio_dir is not None:
+        audio_dir = Path(audio_dir)
+        if not audio_dir.is_dir():
+            raise MissingDataError(f"--audio {audio_dir}: no such folder.")
+        files = sorted(p for p in audio_dir.rglob('*') if p.suffix.lower() in AUDIO_EXTS)
+        tracks = {p.stem: (lambda p=p: load_track(p, sample_rate)) for p in files}
+    else:
+        songs = fetch_debian_songs(Path(cache))
+        tracks = {p.name: (lambda p=p: mix_song(p, sample_rate)) for p in songs}
+    for split, names in split_tracks(list(tracks)).items():
+        folder = root / 'audio' / split
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        for name in names:
+            wav = tracks[name]()
+            soundfile.write(folder / f'{name}.wav', wav[0].numpy().astype(np.float32), sample_rate)
+        write_manifest(folder, manifests[split])
+    return manifests
