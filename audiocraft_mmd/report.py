@@ -96,10 +96,8 @@ def format_rows(rows: tp.Sequence[XPRow]) -> str:
 
 def plot_rows(rows: tp.Sequence[XPRow], path: tp.Union[str, Path]) -> Path:
     """Fig. 2: MMD, total correlation (%) and MSSpec against the MMD weight, one line per (alignment, kernel)."""
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-
+    from .plotting import pyplot, save_figure
+    plt = pyplot()
     panels = [('MMD', lambda r: r.mmd), ('total correlation I (%)', None), ('MSSpec (valid)', lambda r: r.msspec)]
     fig, axes = plt.subplots(1, 3, figsize=(14, 4))
     groups: tp.Dict[tp.Tuple[str, str], tp.List[XPRow]] = {}
@@ -125,12 +123,7 @@ def plot_rows(rows: tp.Sequence[XPRow], path: tp.Union[str, Path]) -> Path:
         ax.grid(alpha=0.3)
         if ax.lines:
             ax.legend(fontsize=7)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def rows_to_dicts(rows: tp.Sequence[XPRow]) -> list:

@@ -179,10 +179,8 @@ def verdict(results: tp.Dict[str, dict]) -> str:
 
 def plot_results(results: tp.Dict[str, dict], path: Path) -> Path:
     """Bars of every figure, baseline beside EnCodec-MMD."""
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, len(ROWS), figsize=(3.2 * len(ROWS), 3.4))
+    from ..plotting import pyplot, save_figure
+    fig, axes = pyplot().subplots(1, len(ROWS), figsize=(3.2 * len(ROWS), 3.4))
     labels = list(results)
     for ax, (key, label, spec, lower_better) in zip(axes, ROWS):
         values = [results[name][key] for name in labels]
@@ -191,11 +189,7 @@ def plot_results(results: tp.Dict[str, dict], path: Path) -> Path:
         ax.set_title(f"{label}\n({'lower' if lower_better else 'higher'} is better)", fontsize=8)
         ax.tick_params(axis='x', labelsize=8)
     fig.suptitle('audiocraft-mmd demo: held-out tracks', fontsize=10)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def run_demo(out: Path, cache: Path, audio: tp.Optional[Path] = None, steps: int = 600, weight: float = DEMO_WEIGHT,

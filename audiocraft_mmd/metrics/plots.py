@@ -4,15 +4,13 @@ from pathlib import Path
 
 import numpy as np
 
+from ..plotting import pyplot, save_figure
 from .dependence import DependenceResult
 
 
 def plot_dependence(results: tp.Mapping[str, DependenceResult], path: tp.Union[str, Path], title: str = '') -> Path:
     """One heatmap per alignment of the per-pair I (MI over joint entropy, %), with the null beside it."""
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(results), figsize=(5.2 * len(results), 4.4), squeeze=False)
     for ax, (alignment, result) in zip(axes[0], results.items()):
         matrix = np.array(result.pair_tc_percent, dtype=float)
@@ -33,9 +31,4 @@ def plot_dependence(results: tp.Mapping[str, DependenceResult], path: tp.Union[s
         fig.colorbar(image, ax=ax, label='I (%)')
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
