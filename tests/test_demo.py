@@ -39,6 +39,7 @@ def test_quick_demo_on_user_audio(tracks, tmp_path):
         assert result['dependence']['delay']['num_samples'] == 4 * (100 - 3)
         assert result['msspec'] > 0 and result['mmd_delay'] == result['mmd_delay']  # finite
     assert report['verdict'] in proc.stdout
+    assert f"datasource.evaluate={report['data']['evaluate']}" in proc.stdout  # the data works with dora run
     assert (tmp_path / 'demo' / 'demo.png').read_bytes()[:4] == b'\x89PNG'
     splits = {split: sorted(os.listdir(tmp_path / 'cache' / 'user-16000hz' / 'audio' / split))
               for split in report['data']}

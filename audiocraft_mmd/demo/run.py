@@ -218,4 +218,6 @@ def run_demo(out: Path, cache: Path, audio: tp.Optional[Path] = None, steps: int
     (out / 'report.json').write_text(json.dumps(report, indent=2))
     plot = plot_results(results, out / 'demo.png')
     print(f"Wrote {out / 'report.json'} and {plot}")
+    print("Train on the same data yourself: uv run dora -P audiocraft_mmd run solver=compression/encodec_mmd_debug "
+          + ' '.join(f'datasource.{split}={path}' for split, path in manifests.items()))
     return report
