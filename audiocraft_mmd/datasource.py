@@ -44,8 +44,8 @@ def check_datasource(cfg: omegaconf.DictConfig) -> None:
                 "data.jsonl.gz; `python -m audiocraft.data.audio_dataset AUDIO_DIR OUT_DIR/data.jsonl` makes one).")
     generate = source.get('generate') if 'generate' in source else None
     if isinstance(generate, str) and cfg.get('execute_only') in (None, 'generate') and shutil.which('ffmpeg') is None:
-        raise ConfigurationError(f"datasource.generate={generate} is set, but the generate stage writes audio with ffmpeg, "
-                           "which is not on the PATH: install ffmpeg or pass datasource.generate=null.")
+        raise ConfigurationError(f"datasource.generate={generate} is set, but the generate stage writes audio with "
+                                 "ffmpeg, which is not on the PATH: install ffmpeg or pass datasource.generate=null.")
     for key in ('max_sample_rate', 'max_channels'):
         if key in source and omegaconf.OmegaConf.is_missing(source, key):
             raise ConfigurationError(f"datasource.{key} is not set: give it with your dset config or datasource.{key}=...")

@@ -24,5 +24,6 @@ def get_solver(cfg: omegaconf.DictConfig) -> StandardSolver:
     except KeyError as exc:
         if exc.args != (cfg.solver,):
             raise
-        raise ConfigurationError(f"Unknown solver {cfg.solver!r}: the plugin provides {sorted(SOLVERS)} and audiocraft "
-                         "provides compression, musicgen, audiogen, magnet, audio_magnet, diffusion.") from None
+        raise ConfigurationError(f"Unknown solver {cfg.solver!r}: the plugin provides {sorted(SOLVERS)} and "
+                                 "audiocraft provides compression, musicgen, audiogen, magnet, audio_magnet, "
+                                 "diffusion.") from None
