@@ -16,7 +16,7 @@ except AudiocraftConfigError as exc:  # offline without a cached config tree: th
 
 import flashy  # noqa: E402
 import omegaconf  # noqa: E402
-from dora import hydra_main  # noqa: E402
+from dora.hydra import HydraMain  # noqa: E402
 
 # Imported on purpose: `audiocraft.utils.checkpoint` resolves //sig/ paths through it.
 from audiocraft import train as audiocraft_train  # noqa: E402
@@ -48,7 +48,24 @@ def get_solver(cfg: omegaconf.DictConfig):
     return solvers.get_solver(cfg)
 
 
-@hydra_main(config_path='config', config_name='config', version_base='1.1')
+class PluginMain(HydraMain):
+    """Dora main of the plugin. XP names show an LM's tokenizer by its codec XP's MMD settings."""
+
+    def short_name_part(self, key: str, value) -> str:
+        """``compression_model_checkpoint=//sig/SIG`` reads ``tokenizer=SIG[mmd WEIGHT ALIGNMENT]``
+        (``[no mmd]`` for a codec trained without the loss: a stock compression XP)."""
+        if key == 'compression_model_checkpoint' and isinstance(value, str) and value.startswith('//sig/'):
+            sig = value[len('//sig/'):]
+            try:
+                codec = self.get_xp_from_sig(sig)
+            except RuntimeError:  # the codec XP is not in this Dora dir (yet)
+                return f"tokenizer={sig}"
+            mmd = codec.cfg.get('mmd')
+            label = f"mmd {mmd.weight:g} {mmd.alignment}" if mmd is not None else "no mmd"
+            return f"tokenizer={sig}[{label}]"
+        return super().short_name_part(key, value)
+
+
 def main(cfg):
     audiocraft_train.init_seed_and_system(cfg)
     log_name = '%s.log.{rank}' % cfg.execute_only if cfg.execute_only else 'solver.log.{rank}'
@@ -71,6 +88,8 @@ def main(cfg):
     return solver.run()
 
 
+# As @hydra_main does; the module attribute `main` must be the wrapped object (Dora pickles it by name).
+main = PluginMain(main, config_name='config', config_path='config', version_base='1.1')
 main.dora.dir = AudioCraftEnvironment.get_dora_dir()
 main._base_cfg.slurm = get_slurm_parameters(main._base_cfg.slurm)
 

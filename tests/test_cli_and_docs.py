@@ -1,7 +1,6 @@
 """The `audiocraft-mmd` command line, the paper config, the wheel layout, and that the docs stay true."""
 import re
 import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
@@ -20,7 +19,7 @@ def cli(*args: str) -> subprocess.CompletedProcess:
 def test_help_lists_subcommands():
     proc = cli('--help')
     assert proc.returncode == 0
-    for name in ('setup', 'manifest'):
+    for name in ('setup', 'manifest', 'dependence', 'report', 'export', 'demo'):
         assert name in proc.stdout
 
 
@@ -86,7 +85,10 @@ def test_wheel_ships_config_grids_and_hydra_plugin(tmp_path):
     for expected in ['audiocraft_mmd/config/mmd/default.yaml',
                      'audiocraft_mmd/config/solver/compression/encodec_mmd_32khz.yaml',
                      'audiocraft_mmd/config/solver/compression/encodec_mmd_debug.yaml',
+                     'audiocraft_mmd/config/solver/musicgen/mmd.yaml',
+                     'audiocraft_mmd/config/solver/musicgen/mmd_debug.yaml',
                      'audiocraft_mmd/grids/mmd/encodec_32khz.py',
+                     'audiocraft_mmd/grids/mmd/musicgen_small.py',
                      'hydra_plugins/audiocraft_mmd_searchpath/searchpath.py']:
         assert expected in names
     assert not any(name.startswith('audiocraft_mmd/config/config.yaml') for name in names)  # only additions

@@ -4,7 +4,6 @@ import shutil
 import subprocess
 import sys
 
-import pytest
 import torch
 
 from conftest import DEBUG_SOLVER, DORA_DIR, REPO, read_history, run_dora, xp_folder

@@ -206,7 +206,7 @@ class DependenceResult:
         lines.append(f"Total correlation (bits): {fmt(self.total_correlation_bits)}"
                      f"   raw: {fmt(self.raw_total_correlation_bits)}"
                      f"   null: {fmt(self.null_total_correlation_bits)}")
-        lines.append(f"Marginal entropies (bits): "
+        lines.append("Marginal entropies (bits): "
                      + ", ".join(f"{v:.{precision}f}" for v in self.marginal_entropy_bits)
                      + f"; joint entropy of all {K}: {self.joint_entropy_bits:.{precision}f}")
         lines.append(f"Good-Turing coverage: pairs min {self._min_pair_coverage():.3f}, "

@@ -11,40 +11,67 @@ from ..environment import setup_audiocraft_environment
 from ..errors import ConfigurationError, MissingDataError
 
 _FORMS = ("//sig/SIG (a Dora XP), //pretrained/NAME, a checkpoint.th of a compression XP, "
-          "or a file exported with audiocraft.utils.export.export_encodec")
+          "a file exported with audiocraft.utils.export.export_encodec, or a MusicGen export folder")
+EXPORTED_COMPRESSION_FILE = 'compression_state_dict.bin'  # the name MusicGen.get_pretrained(dir) reads
 
 
-def load_compression_model(name: tp.Union[str, Path], device: tp.Union[str, torch.device] = 'cpu'
-                           ) -> CompressionModel:
-    """Compression model in eval mode from ``//sig/SIG``, ``//pretrained/NAME``, a training checkpoint
-    or an exported file.
+class CompressionSource(tp.NamedTuple):
+    """Where a compression model lives. ``kind``: 'pretrained' (``name`` is a release name for
+    ``CompressionModel.get_pretrained``), 'checkpoint' (a compression XP's training checkpoint at ``path``)
+    or 'exported' (``audiocraft.utils.export`` output at ``path``)."""
+    kind: str
+    name: str
+    path: tp.Optional[Path] = None
+
+
+def locate_compression_model(name: tp.Union[str, Path]) -> CompressionSource:
+    """Resolve ``//sig/SIG``, ``//pretrained/NAME``, a checkpoint, an exported file or an export folder.
+
+    Only the checkpoint's metadata is read (memory-mapped).
 
     Raises:
         MissingDataError: the file or XP does not exist.
         ConfigurationError: the file is not a readable AudioCraft compression checkpoint.
     """
     setup_audiocraft_environment()
-    from audiocraft.solvers.compression import CompressionSolver
     from audiocraft.utils import checkpoint
 
     name = str(name)
     if name.startswith('//pretrained/'):
-        return CompressionSolver.model_from_checkpoint(name, device=device)
+        return CompressionSource('pretrained', name.split('/', 3)[-1])
+    if Path(name).is_dir() and (Path(name) / EXPORTED_COMPRESSION_FILE).is_file():
+        name = str(Path(name) / EXPORTED_COMPRESSION_FILE)
     path = checkpoint.resolve_checkpoint_path(name, use_fsdp=False)
     if path is None or not Path(path).is_file():
         where = f" (looked for {path})" if path is not None else ""
         raise MissingDataError(f"No compression model at {name}{where}; expected {_FORMS}.")
-    try:  # memory-mapped: only the metadata is read here
+    path = Path(path).resolve()
+    try:
         state = torch.load(path, map_location='cpu', weights_only=True, mmap=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, OSError) as exc:
         raise ConfigurationError(f"{path} is not a readable AudioCraft checkpoint ({type(exc).__name__}: "
                                  f"{str(exc).splitlines()[0] if str(exc) else ''}); expected {_FORMS}.") from exc
+    if isinstance(state, dict) and state.get('exported') and 'pretrained' in state:  # a reference to a release
+        return CompressionSource('pretrained', str(state['pretrained']).removeprefix('//pretrained/'), path)
     if not isinstance(state, dict) or 'xp.cfg' not in state or 'best_state' not in state:
         raise ConfigurationError(f"{path} holds no compression model (no 'xp.cfg' and 'best_state'); expected {_FORMS}.")
     if state.get('exported'):
-        return CompressionModel.get_pretrained(str(path), device=device)
+        return CompressionSource('exported', name, path)
     solver = state['xp.cfg'].get('solver')
     if solver not in ('compression', 'compression_mmd') or 'model' not in state['best_state']:
         raise ConfigurationError(f"{path} is the checkpoint of a '{solver}' XP, not of a compression model; "
                                  f"expected {_FORMS}.")
-    return CompressionSolver.model_from_checkpoint(str(path), device=device)
+    return CompressionSource('checkpoint', name, path)
+
+
+def load_compression_model(name: tp.Union[str, Path], device: tp.Union[str, torch.device] = 'cpu'
+                           ) -> CompressionModel:
+    """Compression model in eval mode from ``//sig/SIG``, ``//pretrained/NAME``, a training checkpoint,
+    an exported file or an export folder (errors: see :func:`locate_compression_model`)."""
+    from audiocraft.solvers.compression import CompressionSolver
+    source = locate_compression_model(name)
+    if source.kind == 'pretrained':
+        return CompressionModel.get_pretrained(source.name, device=device)
+    if source.kind == 'exported':
+        return CompressionModel.get_pretrained(str(source.path), device=device)
+    return CompressionSolver.model_from_checkpoint(str(source.path), device=device)

@@ -16,9 +16,10 @@ from ..metrics.dependence import DependenceAccumulator
 from ..quantization import codebook_vectors, dropout_gradient_mask, mask_gradient
 from .macro_batch import MacroBatch
 from .mmd_config import MMDConfig, MMDConfigError
+from .stages import SkipNullSplitStages
 
 
-class CompressionMMDSolver(CompressionSolver):
+class CompressionMMDSolver(SkipNullSplitStages, CompressionSolver):
     """`CompressionSolver` plus an MMD between the joint and factorized distributions of the codebooks.
 
     Every training step stores its raw audio in a `MacroBatch`. On the step that completes it
@@ -71,12 +72,6 @@ class CompressionMMDSolver(CompressionSolver):
     def state_dict(self) -> dict:
         """Solver state with plain containers, so `torch.load(weights_only=True)` reads the checkpoint."""
         return safe_checkpoint_state(super().state_dict())
-
-    def should_run_stage(self, stage_name: str) -> bool:
-        """As audiocraft, except that a stage whose datasource split is null is skipped."""
-        if stage_name in ('evaluate', 'generate') and stage_name not in self.dataloaders:
-            return False
-        return super().should_run_stage(stage_name)
 
     def train(self):
         """Train stage: a fresh macro-batch and MMD generator for each epoch."""

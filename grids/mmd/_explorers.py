@@ -1,6 +1,7 @@
 """Explorers: the tables `dora grid mmd.*` prints."""
 import treetable as tt
 from audiocraft.grids.compression._explorers import CompressionExplorer
+from audiocraft.grids.musicgen._explorers import LMExplorer
 
 
 class CompressionMMDExplorer(CompressionExplorer):
@@ -26,3 +27,27 @@ class CompressionMMDExplorer(CompressionExplorer):
                 tt.leaf("sisnr", ".2f"),
             ], align=">"),
         ]
+
+
+class MusicGenMMDExplorer(LMExplorer):
+    """LM metrics, the columns of Table 2 (FAD, KL, CLAP) and the decoding pattern of each LM."""
+
+    def stages(self):
+        return ['train', 'valid', 'evaluate']
+
+    def get_grid_metrics(self):
+        return [
+            tt.group("lm", [tt.leaf("pattern")], align=">"),
+            *super().get_grid_metrics(),
+            tt.group("evaluate", [
+                tt.leaf("fad", ".3f"),
+                tt.leaf("kld", ".3f"),
+                tt.leaf("text_consistency", ".3f"),
+            ], align=">"),
+        ]
+
+    def process_sheep(self, sheep, history):
+        parts = super().process_sheep(sheep, history)
+        modeling = sheep.xp.cfg.codebooks_pattern.modeling
+        parts['lm'] = {'pattern': 'flatten' if modeling == 'unroll' else modeling}
+        return parts

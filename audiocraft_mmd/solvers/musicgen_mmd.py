@@ -1,0 +1,77 @@
+"""MusicGen LM solver over an EnCodec-MMD tokenizer (``solver: musicgen_mmd``).
+
+Training is audiocraft's :class:`MusicGenSolver` unchanged. What this subclass adds happens before
+anything is built, so that a run that cannot work stops at start with a message naming the key:
+
+- ``compression_model_checkpoint`` must name a tokenizer that exists and fits the LM
+  (``transformer_lm.card``, ``transformer_lm.n_q``, ``sample_rate``, ``channels``); it may be a
+  ``//sig/``, a checkpoint, ``//pretrained/NAME``, or an exported file or folder;
+- the weights of the generation metrics the evaluate stage enables (FAD, KL, CLAP) must be in place;
+- the cosine warm-up must end before the last update.
+
+Checkpoints are saved so that ``torch.load``'s safe loader reads them (see :mod:`audiocraft_mmd.compat`).
+"""
+import omegaconf
+from audiocraft.solvers.musicgen import MusicGenSolver
+
+from ..compat import safe_checkpoint_state
+from ..errors import ConfigurationError
+from ..metrics.generation_weights import check_generation_metric_weights
+from ..models.compression import load_compression_model, locate_compression_model
+from ..models.musicgen import check_lm_matches_codec
+from .stages import SkipNullSplitStages
+
+
+def audiocraft_tokenizer_name(name: str) -> str:
+    """``name`` as audiocraft's ``CompressionSolver.model_from_checkpoint`` accepts it.
+
+    audiocraft reads exported files only behind ``//pretrained/``; ``//sig/``, checkpoints and
+    ``//pretrained/NAME`` pass unchanged.
+    """
+    source = locate_compression_model(name)
+    if source.kind == 'checkpoint' or source.path is None:
+        return name
+    return f'//pretrained/{source.path}'
+
+
+def check_tokenizer(cfg: omegaconf.DictConfig) -> None:
+    """Load the tokenizer of ``cfg.compression_model_checkpoint`` on the CPU and check that the LM fits it."""
+    name = cfg.get('compression_model_checkpoint')
+    if not name or omegaconf.OmegaConf.is_missing(cfg, 'compression_model_checkpoint'):
+        raise ConfigurationError(
+            "compression_model_checkpoint is not set: pass compression_model_checkpoint=//sig/SIG (an EnCodec-MMD "
+            "XP of solver=compression/encodec_mmd_*), a checkpoint.th, an exported file, or //pretrained/NAME.")
+    try:
+        codec = load_compression_model(name, device='cpu')
+    except ConfigurationError as exc:
+        raise type(exc)(f"compression_model_checkpoint={name}: {exc}") from exc
+    check_lm_matches_codec(cfg, codec, f"compression_model_checkpoint={name}")
+
+
+def check_schedule(cfg: omegaconf.DictConfig) -> None:
+    """The cosine schedule needs its warm-up to end before the last update."""
+    if cfg.schedule.get('lr_scheduler') != 'cosine':
+        return
+    total = cfg.optim.epochs * cfg.optim.updates_per_epoch
+    if cfg.schedule.cosine.warmup >= total:
+        raise ConfigurationError(
+            f"schedule.cosine.warmup={cfg.schedule.cosine.warmup} must be below the number of updates "
+            f"optim.epochs x optim.updates_per_epoch = {total}: lower the warm-up or train longer.")
+
+
+class MusicGenMMDSolver(SkipNullSplitStages, MusicGenSolver):
+    """audiocraft's MusicGen solver with start-of-run checks of the tokenizer and evaluation weights.
+
+    A null ``datasource.evaluate`` or ``datasource.generate`` skips that stage.
+    """
+
+    def __init__(self, cfg: omegaconf.DictConfig):
+        check_schedule(cfg)
+        check_tokenizer(cfg)
+        check_generation_metric_weights(cfg)
+        cfg.compression_model_checkpoint = audiocraft_tokenizer_name(str(cfg.compression_model_checkpoint))
+        super().__init__(cfg)
+
+    def state_dict(self) -> dict:
+        """Solver state without ``defaultdict``s and with a resolved config (readable by the safe loader)."""
+        return safe_checkpoint_state(super().state_dict())

@@ -1,0 +1,46 @@
+"""MusicGen-small LMs of the paper's Table 2, each on the tokens of its mmd.encodec_32khz codec XP.
+
+    AUDIOCRAFT_MMD_DSET=audio/<your_music_dset> dora -P audiocraft_mmd grid mmd.musicgen_small
+
+Train the codecs first (``dora grid mmd.encodec_32khz`` with the same ``$AUDIOCRAFT_MMD_DSET``): each
+LM's ``compression_model_checkpoint`` is the ``//sig/`` of its codec XP, computed from that grid's
+own overrides. The LM's music dataset (a MusicGen .json beside each audio file) is
+``$AUDIOCRAFT_MMD_LM_DSET``, or ``$AUDIOCRAFT_MMD_DSET`` when unset. Add
+``evaluate.metrics.fad=true`` etc. once the metric weights are in place (docs/MUSICGEN_MMD.md).
+"""
+import os
+
+from audiocraft.environment import AudioCraftEnvironment
+
+from ._codecs import TABLE2_CODECS, codec_dset, codec_signature
+from ._explorers import MusicGenMMDExplorer
+
+#: LM decoding patterns: delay predicts the K codebooks of a step together (K-1 frames apart),
+#: flatten predicts one token per step (K times more steps, the joint distribution).
+PATTERNS = {
+    'delay': {'codebooks_pattern.modeling': 'delay'},
+    'flatten': {'codebooks_pattern.modeling': 'unroll', 'codebooks_pattern.unroll.flattening': [0, 1, 2, 3],
+                'codebooks_pattern.unroll.delays': [0, 0, 0, 0]},
+}
+
+#: Table 2 rows: (tokenizer, pattern).
+TABLE2 = [
+    ('baseline', 'delay'),      # "Delay"
+    ('mmd_parallel', 'delay'),  # "Delay w/ MMD-Parallel"
+    ('mmd_delay', 'delay'),     # "Delay w/ MMD" (MusicGen-MMD)
+    ('baseline', 'flatten'),    # "Flatten"
+]
+
+
+@MusicGenMMDExplorer
+def explorer(launcher):
+    partitions = AudioCraftEnvironment.get_slurm_partitions(['team', 'global'])
+    launcher.slurm_(gpus=32, partition=partitions)  # 32 GPUs, batch 192, as the paper
+    launcher.bind_(solver='musicgen/mmd')
+    dset = os.environ.get('AUDIOCRAFT_MMD_LM_DSET') or codec_dset()
+    if dset:
+        launcher.bind_(dset=dset)
+
+    for tokenizer, pattern in TABLE2:
+        sig = codec_signature(TABLE2_CODECS[tokenizer])
+        launcher({'compression_model_checkpoint': f'//sig/{sig}', **PATTERNS[pattern]})
