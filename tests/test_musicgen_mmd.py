@@ -205,8 +205,8 @@ def test_lm_grid_points_each_lm_at_its_codec_xp():
     flatten = [row for row in rows if 'flatten' in row]
     assert len(flatten) == 1 and '[mmd 0 delay]' in flatten[0]
     lm_argvs = []
-    for folder in (DORA_DIR / 'xps').iterdir():
-        argv = json.loads((folder / '.argv.json').read_text())
+    for argv_file in (DORA_DIR / 'xps').glob('*/.argv.json'):  # XPs the tests only composed have none
+        argv = json.loads(argv_file.read_text())
         if 'solver=musicgen/mmd' in argv:
             lm_argvs.append(argv)
     tokenizers = {a.split('//sig/')[1].strip('"') for argv in lm_argvs for a in argv
