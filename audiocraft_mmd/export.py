@@ -83,7 +83,7 @@ def export_musicgen(lm: str, out_dir: tp.Union[str, Path], compression: tp.Optio
     if not compression:
         raise ConfigurationError(f"{lm} names no compression_model_checkpoint: pass --compression.")
     source = locate_compression_model(compression)
-    codec = load_compression_model(compression, device='cpu')
+    codec = load_compression_model(source, device='cpu')
     check_lm_matches_codec(lm_cfg, codec, str(compression))
     warning = _check_tokenizer_is_the_lms(lm_cfg, compression, codec)
     if warning:

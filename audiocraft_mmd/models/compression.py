@@ -1,7 +1,5 @@
 """Load a compression model named the ways AudioCraft names them."""
-import pickle
 import typing as tp
-import zipfile
 from pathlib import Path
 
 import torch
@@ -9,6 +7,7 @@ from audiocraft.models import CompressionModel
 
 from ..environment import setup_audiocraft_environment
 from ..errors import ConfigurationError, MissingDataError
+from .checkpoint_files import read_checkpoint
 
 _FORMS = ("//sig/SIG (a Dora XP), //pretrained/NAME, a checkpoint.th of a compression XP, "
           "a file exported with audiocraft.utils.export.export_encodec, or a MusicGen export folder")
@@ -46,11 +45,7 @@ def locate_compression_model(name: tp.Union[str, Path]) -> CompressionSource:
         where = f" (looked for {path})" if path is not None else ""
         raise MissingDataError(f"No compression model at {name}{where}; expected {_FORMS}.")
     path = Path(path).resolve()
-    try:
-        state = torch.load(path, map_location='cpu', weights_only=True, mmap=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, OSError) as exc:
-        raise ConfigurationError(f"{path} is not a readable AudioCraft checkpoint ({type(exc).__name__}: "
-                                 f"{str(exc).splitlines()[0] if str(exc) else ''}); expected {_FORMS}.") from exc
+    state = read_checkpoint(path, _FORMS)
     if isinstance(state, dict) and state.get('exported') and 'pretrained' in state:  # a reference to a release
         return CompressionSource('pretrained', str(state['pretrained']).removeprefix('//pretrained/'), path)
     if not isinstance(state, dict) or 'xp.cfg' not in state or 'best_state' not in state:
@@ -64,12 +59,12 @@ def locate_compression_model(name: tp.Union[str, Path]) -> CompressionSource:
     return CompressionSource('checkpoint', name, path)
 
 
-def load_compression_model(name: tp.Union[str, Path], device: tp.Union[str, torch.device] = 'cpu'
-                           ) -> CompressionModel:
+def load_compression_model(name: tp.Union[str, Path, CompressionSource],
+                           device: tp.Union[str, torch.device] = 'cpu') -> CompressionModel:
     """Compression model in eval mode from ``//sig/SIG``, ``//pretrained/NAME``, a training checkpoint,
-    an exported file or an export folder (errors: see :func:`locate_compression_model`)."""
+    an exported file, an export folder (errors: see :func:`locate_compression_model`) or a located source."""
     from audiocraft.solvers.compression import CompressionSolver
-    source = locate_compression_model(name)
+    source = name if isinstance(name, CompressionSource) else locate_compression_model(name)
     if source.kind == 'pretrained':
         return CompressionModel.get_pretrained(source.name, device=device)
     if source.kind == 'exported':

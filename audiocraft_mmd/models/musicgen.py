@@ -1,7 +1,5 @@
 """MusicGen-MMD: load a MusicGen LM (and its tokenizer) from an export folder, a ``//sig/`` or a checkpoint."""
-import pickle
 import typing as tp
-import zipfile
 from pathlib import Path
 
 import omegaconf
@@ -10,21 +8,13 @@ from audiocraft.models import CompressionModel, LMModel, MusicGen
 
 from ..environment import setup_audiocraft_environment
 from ..errors import ConfigurationError, MissingDataError
+from .checkpoint_files import read_checkpoint
 from .compression import EXPORTED_COMPRESSION_FILE, load_compression_model
 
 EXPORTED_LM_FILE = 'state_dict.bin'  # the name MusicGen.get_pretrained(dir) reads
 LM_SOLVERS = ('musicgen', 'musicgen_mmd')
 _FORMS = (f"a folder written by `audiocraft-mmd export` ({EXPORTED_LM_FILE} + {EXPORTED_COMPRESSION_FILE}), "
           "//sig/SIG of a MusicGen XP, its checkpoint.th, or an exported state_dict.bin")
-
-
-def _read_package(path: Path, forms: str) -> dict:
-    try:
-        return torch.load(path, map_location='cpu', weights_only=True, mmap=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, OSError) as exc:
-        first_line = str(exc).splitlines()[0] if str(exc) else ''
-        raise ConfigurationError(f"{path} is not a readable AudioCraft checkpoint ({type(exc).__name__}: "
-                                 f"{first_line}); expected {forms}.") from exc
 
 
 def read_lm_package(name: tp.Union[str, Path]) -> tp.Tuple[Path, dict]:
@@ -48,7 +38,7 @@ def read_lm_package(name: tp.Union[str, Path]) -> tp.Tuple[Path, dict]:
     if path is None or not path.is_file():
         where = f" (looked for {path})" if path is not None else ""
         raise MissingDataError(f"No MusicGen LM at {name}{where}; expected {_FORMS}.")
-    state = _read_package(path, _FORMS)
+    state = read_checkpoint(path, _FORMS)
     if not isinstance(state, dict) or 'xp.cfg' not in state or 'best_state' not in state:
         raise ConfigurationError(f"{path} holds no LM (no 'xp.cfg' and 'best_state'); expected {_FORMS}.")
     if state.get('exported'):

@@ -17,35 +17,37 @@ from audiocraft.solvers.musicgen import MusicGenSolver
 from ..compat import safe_checkpoint_state
 from ..errors import ConfigurationError
 from ..metrics.generation_weights import check_generation_metric_weights
-from ..models.compression import load_compression_model, locate_compression_model
+from ..models.compression import CompressionSource, load_compression_model, locate_compression_model
 from ..models.musicgen import check_lm_matches_codec
 from .stages import SkipNullSplitStages
 
 
-def audiocraft_tokenizer_name(name: str) -> str:
-    """``name`` as audiocraft's ``CompressionSolver.model_from_checkpoint`` accepts it.
+def audiocraft_tokenizer_name(name: str, source: CompressionSource) -> str:
+    """``name`` (located at ``source``) as audiocraft's ``CompressionSolver.model_from_checkpoint`` accepts it.
 
     audiocraft reads exported files only behind ``//pretrained/``; ``//sig/``, checkpoints and
     ``//pretrained/NAME`` pass unchanged.
     """
-    source = locate_compression_model(name)
     if source.kind == 'checkpoint' or source.path is None:
         return name
     return f'//pretrained/{source.path}'
 
 
-def check_tokenizer(cfg: omegaconf.DictConfig) -> None:
-    """Load the tokenizer of ``cfg.compression_model_checkpoint`` on the CPU and check that the LM fits it."""
+def check_tokenizer(cfg: omegaconf.DictConfig) -> CompressionSource:
+    """Load the tokenizer of ``cfg.compression_model_checkpoint`` on the CPU, check that the LM fits it,
+    and return where it is."""
     name = cfg.get('compression_model_checkpoint')
     if not name or omegaconf.OmegaConf.is_missing(cfg, 'compression_model_checkpoint'):
         raise ConfigurationError(
             "compression_model_checkpoint is not set: pass compression_model_checkpoint=//sig/SIG (an EnCodec-MMD "
             "XP of solver=compression/encodec_mmd_*), a checkpoint.th, an exported file, or //pretrained/NAME.")
     try:
-        codec = load_compression_model(name, device='cpu')
+        source = locate_compression_model(name)
+        codec = load_compression_model(source, device='cpu')
     except ConfigurationError as exc:
         raise type(exc)(f"compression_model_checkpoint={name}: {exc}") from exc
     check_lm_matches_codec(cfg, codec, f"compression_model_checkpoint={name}")
+    return source
 
 
 def check_schedule(cfg: omegaconf.DictConfig) -> None:
@@ -67,9 +69,9 @@ class MusicGenMMDSolver(SkipNullSplitStages, MusicGenSolver):
 
     def __init__(self, cfg: omegaconf.DictConfig):
         check_schedule(cfg)
-        check_tokenizer(cfg)
+        source = check_tokenizer(cfg)  # loads the tokenizer on the CPU, once more than audiocraft then does
         check_generation_metric_weights(cfg)
-        cfg.compression_model_checkpoint = audiocraft_tokenizer_name(str(cfg.compression_model_checkpoint))
+        cfg.compression_model_checkpoint = audiocraft_tokenizer_name(str(cfg.compression_model_checkpoint), source)
         super().__init__(cfg)
 
     def state_dict(self) -> dict:
