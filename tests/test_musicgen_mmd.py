@@ -107,6 +107,12 @@ def test_export_defaults_to_the_lms_tokenizer_and_refuses_another(lm_xp, codec_s
     # the same tokenizer under another name (its exported file) is accepted; --force replaces an export
     export_musicgen(f'//sig/{lm_xp.name}', tmp_path / 'a', compression=str(tmp_path / 'a'), overwrite=True,
                     log=lambda _: None)
+    from audiocraft_mmd.models import read_lm_package
+    from audiocraft_mmd.models.compression import locate_compression_model
+    with pytest.raises(ConfigurationError, match="'compression_mmd' XP, not of a MusicGen LM"):
+        read_lm_package(tmp_path / 'a' / 'compression_state_dict.bin')  # the two exported files swapped
+    with pytest.raises(ConfigurationError, match="'musicgen_mmd' XP, not of a compression model"):
+        locate_compression_model(tmp_path / 'a' / 'state_dict.bin')
     with pytest.raises(MissingDataError, match='No MusicGen LM at //sig/deadbeef'):
         export_musicgen('//sig/deadbeef', tmp_path / 'c')
     with pytest.raises(ConfigurationError, match="checkpoint of a 'compression_mmd' XP, not of a MusicGen LM"):

@@ -3,6 +3,7 @@ import typing as tp
 from pathlib import Path
 
 import torch
+from omegaconf import OmegaConf
 from audiocraft.models import CompressionModel
 
 from ..environment import setup_audiocraft_environment
@@ -50,13 +51,12 @@ def locate_compression_model(name: tp.Union[str, Path]) -> CompressionSource:
         return CompressionSource('pretrained', str(state['pretrained']).removeprefix('//pretrained/'), path)
     if not isinstance(state, dict) or 'xp.cfg' not in state or 'best_state' not in state:
         raise ConfigurationError(f"{path} holds no compression model (no 'xp.cfg' and 'best_state'); expected {_FORMS}.")
-    if state.get('exported'):
-        return CompressionSource('exported', name, path)
-    solver = state['xp.cfg'].get('solver')
-    if solver not in ('compression', 'compression_mmd') or 'model' not in state['best_state']:
+    solver = OmegaConf.create(state['xp.cfg']).get('solver')  # exported: the config as YAML
+    exported = bool(state.get('exported'))
+    if solver not in ('compression', 'compression_mmd') or not (exported or 'model' in state['best_state']):
         raise ConfigurationError(f"{path} is the checkpoint of a '{solver}' XP, not of a compression model; "
                                  f"expected {_FORMS}.")
-    return CompressionSource('checkpoint', name, path)
+    return CompressionSource('exported' if exported else 'checkpoint', name, path)
 
 
 def load_compression_model(name: tp.Union[str, Path, CompressionSource],

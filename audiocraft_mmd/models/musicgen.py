@@ -41,13 +41,13 @@ def read_lm_package(name: tp.Union[str, Path]) -> tp.Tuple[Path, dict]:
     state = read_checkpoint(path, _FORMS)
     if not isinstance(state, dict) or 'xp.cfg' not in state or 'best_state' not in state:
         raise ConfigurationError(f"{path} holds no LM (no 'xp.cfg' and 'best_state'); expected {_FORMS}.")
-    if state.get('exported'):
-        return path, state
-    solver = state['xp.cfg'].get('solver')
-    best = state.get('fsdp_best_state') or state['best_state']
-    if solver not in LM_SOLVERS or 'model' not in best:
+    solver = omegaconf.OmegaConf.create(state['xp.cfg']).get('solver')  # exported: the config as YAML
+    best = state['best_state'] if state.get('exported') else state.get('fsdp_best_state') or state['best_state']
+    if solver not in LM_SOLVERS or not (state.get('exported') or 'model' in best):
         raise ConfigurationError(f"{path} is the checkpoint of a '{solver}' XP, not of a MusicGen LM; "
                                  f"expected {_FORMS}.")
+    if state.get('exported'):
+        return path, state
     return path, {'best_state': best['model'], 'xp.cfg': omegaconf.OmegaConf.to_yaml(state['xp.cfg'])}
 
 
