@@ -21,26 +21,27 @@ def _manifest(args: argparse.Namespace) -> int:
 
 def _dependence(args: argparse.Namespace) -> int:
     import json
-    import torch
-    from .metrics.codec import measure_codec_dependence
+    from .metrics.codec import format_measurement, measure_codec
     from .metrics.plots import plot_dependence
-    from .models import load_compression_model
+    from .models.compression import load_codec
     alignments = ('parallel', 'delay') if args.alignment == 'both' else (args.alignment,)
-    model = load_compression_model(args.model, device=args.device)
-    measured = measure_codec_dependence(
-        model, args.manifest, alignments=alignments, segment_duration=args.segment_duration,
-        max_segments=args.segments, batch_size=args.batch_size, device=args.device,
-        correction=args.correction, permutations=args.permutations, generator=torch.Generator().manual_seed(args.seed))
-    print(f"{args.model}: {measured.num_segments} segments of {args.segment_duration:g} s from {args.manifest}")
-    for alignment, result in measured.results.items():
+    model, cfg = load_codec(args.model, device=args.device)
+    measured = measure_codec(
+        model, args.manifest, cfg, segment_duration=args.segment_duration, max_segments=args.segments,
+        batch_size=args.batch_size, macro_clips=args.macro_clips, seed=args.seed, alignments=alignments,
+        desc='encoding', correction=args.correction, permutations=args.permutations)
+    print(f"{args.model}: {measured.num_clips} segments of {args.segment_duration:g} s from {args.manifest}")
+    for alignment, result in measured.dependence.items():
         print(f"\n[{alignment} alignment]\n{result.format_table()}")
+    print(f"\n[codec]\n{format_measurement(measured)}")
     if args.out:
-        report = {'model': str(args.model), 'manifest': str(args.manifest), **measured.to_dict()}
+        report = {'model': str(args.model), 'manifest': str(args.manifest), 'segment_duration': args.segment_duration,
+                  **measured.to_dict()}
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(report, indent=2))
         print(f"\nWrote {args.out}")
     if args.plot:
-        print(f"Wrote {plot_dependence(measured.results, args.plot, title=str(args.model))}")
+        print(f"Wrote {plot_dependence(measured.dependence, args.plot, title=str(args.model))}")
     return 0
 
 
@@ -71,11 +72,14 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from .demo.run import run_demo
+    from .demo.run import DemoSettings, run_demo
     from .environment import cache_dir
+    settings = DemoSettings(steps=args.steps, seeds=args.seeds, weight=args.weight, scale=args.scale, sweep=args.sweep,
+                            start=args.start, segment_duration=args.segment_duration, max_segments=args.segments,
+                            **({'jobs': args.jobs} if args.jobs else {}))
+    settings.validate()  # before the cache directory is touched
     run_demo(out=Path(args.out), cache=Path(args.cache) if args.cache else cache_dir() / 'demo-data',
-             audio=Path(args.audio) if args.audio else None, steps=args.steps, weight=args.weight, seed=args.seed,
-             segment_duration=args.segment_duration, max_segments=args.segments)
+             audio=Path(args.audio) if args.audio else None, settings=settings)
     return 0
 
 
@@ -86,15 +90,29 @@ def build_parser() -> argparse.ArgumentParser:
         description="Independence-promoting MMD loss for AudioCraft codecs (EnCodec-MMD). Training runs through "
                     "Dora: `dora -P audiocraft_mmd run solver=compression/encodec_mmd_debug ...`.")
     commands = parser.add_subparsers(dest='command', metavar='COMMAND')
-    from .demo.run import DEMO_WEIGHT
+    from .demo.run import DEMO_SCALE, DEMO_SEEDS, DEMO_STEPS, DEMO_WEIGHT, SWEEP_WEIGHTS
+    from .losses import SCALES
     demo = commands.add_parser(
-        'demo', help="train a baseline and an EnCodec-MMD on real music (CPU, minutes) and compare them")
+        'demo', help="fine-tune a working tiny codec with and without the MMD on real music (CPU, minutes), over "
+                     "several seeds, and compare them on held-out music")
     demo.add_argument('--audio', help="your own music: a folder of audio files, one track per file (>= 3 tracks); "
                                       "default: 4 rock songs fetched from Debian's fretsonfire-songs-sectoid")
-    demo.add_argument('--steps', type=int, default=600, help="training steps of each codec (default 600)")
+    demo.add_argument('--steps', type=int, default=DEMO_STEPS,
+                      help=f"fine-tuning steps of each codec (default {DEMO_STEPS})")
+    demo.add_argument('--seeds', type=int, default=DEMO_SEEDS,
+                      help=f"seeds per codec; the interval needs >= 2 (default {DEMO_SEEDS})")
     demo.add_argument('--weight', type=float, default=DEMO_WEIGHT, help=f"MMD weight (default {DEMO_WEIGHT:g})")
-    demo.add_argument('--seed', type=int, default=2036)
-    demo.add_argument('--out', default='demo', help="report.json, demo.png and the XPs go here (default ./demo)")
+    demo.add_argument('--scale', choices=SCALES, default=DEMO_SCALE,
+                      help=f"mmd.scale of the MMD codec (default {DEMO_SCALE}; see docs/MMD.md)")
+    demo.add_argument('--sweep', action='store_true',
+                      help=f"train weights {', '.join(f'{w:g}' for w in SWEEP_WEIGHTS)} instead and plot the paper's "
+                           "Fig. 2 with intervals")
+    demo.add_argument('--start', default='shipped',
+                      help="the codec every run is fine-tuned from: 'shipped' (default, trained on the demo music), "
+                           "'train' (train it on the given music first, ~20 min on one core) or a compression model "
+                           "(//sig/SIG, a checkpoint or an exported file)")
+    demo.add_argument('--jobs', type=int, default=None, help="codecs trained at a time (default: 2, or 1 on one core)")
+    demo.add_argument('--out', default='demo', help="report.json, the figure and the XPs go here (default ./demo)")
     demo.add_argument('--cache', help="where the prepared music is cached (default ~/.cache/audiocraft-mmd/demo-data)")
     demo.add_argument('--segment-duration', type=float, default=5., help="held-out segment length in s (default 5)")
     demo.add_argument('--segments', type=int, default=None, help="at most this many held-out segments")
@@ -116,6 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     dependence.add_argument('--segments', type=int, default=None, help="at most this many segments (default: all)")
     dependence.add_argument('--segment-duration', type=float, default=10., help="seconds per segment (default 10)")
     dependence.add_argument('--batch-size', type=int, default=8)
+    dependence.add_argument('--macro-clips', type=int, default=32, help="segments per MMD estimate (default 32)")
     dependence.add_argument('--device', default='cpu')
     dependence.add_argument('--correction', choices=CORRECTIONS, default=DEFAULT_CORRECTION,
                             help=f"bias correction (default {DEFAULT_CORRECTION}; none = the paper's raw plug-in "

@@ -23,6 +23,8 @@ class XPRow:
     tc_percent_delay: tp.Optional[float]
     tc_percent_parallel: tp.Optional[float]
     msspec: tp.Optional[float]
+    mmd_scale_free: tp.Optional[float] = None
+    seed: tp.Optional[int] = None
 
 
 def grid_xps(grid_name: str) -> list:
@@ -77,7 +79,8 @@ def xp_row(xp) -> XPRow:
                  mmd=evaluate_mmd if evaluate_mmd is not None else _last(history, 'train', 'mmd'),
                  tc_percent_delay=_last(history, 'evaluate', 'tc_percent_delay'),
                  tc_percent_parallel=_last(history, 'evaluate', 'tc_percent_parallel'),
-                 msspec=_last(history, 'valid', 'msspec'))
+                 msspec=_last(history, 'valid', 'msspec'), mmd_scale_free=_last(history, 'evaluate', 'mmd_scale_free'),
+                 seed=int(cfg.seed))
 
 
 def format_rows(rows: tp.Sequence[XPRow]) -> str:
@@ -94,34 +97,46 @@ def format_rows(rows: tp.Sequence[XPRow]) -> str:
     return '\n'.join(lines)
 
 
+def _band(ax, weights: tp.List[float], values: tp.List[tp.List[float]], style: str, label: str) -> None:
+    """Mean over seeds at each weight, with the 95 % interval as error bars where there are >= 2 seeds."""
+    from .stats import mean_interval
+    points = [(w, mean_interval(v)) for w, v in zip(weights, values) if v]
+    if not points:
+        return
+    xs = [w for w, _ in points]
+    means = [i.mean for _, i in points]
+    errors = [0. if i.n < 2 else i.half_width for _, i in points]
+    ax.errorbar(xs, means, yerr=errors, fmt=style, capsize=3, label=label)
+
+
 def plot_rows(rows: tp.Sequence[XPRow], path: tp.Union[str, Path]) -> Path:
-    """Fig. 2: MMD, total correlation (%) and MSSpec against the MMD weight, one line per (alignment, kernel)."""
+    """Fig. 2: MMD, total correlation (%) and MSSpec against the MMD weight, one line per (alignment, kernel).
+
+    Rows that differ only by their seed are averaged: each point is the mean over seeds, with its 95 %
+    interval where there are at least 2 seeds.
+    """
     from .plotting import pyplot, save_figure
     plt = pyplot()
-    panels = [('MMD', lambda r: r.mmd), ('total correlation I (%)', None), ('MSSpec (valid)', lambda r: r.msspec)]
+    panels = [('MMD', (('mmd', '-o', 'fixed bandwidths'), ('mmd_scale_free', '--s', 'scale-free'))),
+              ('total correlation I (%)', (('tc_percent_delay', '-o', 'delay-aligned I'),
+                                           ('tc_percent_parallel', '--s', 'parallel-aligned I'))),
+              ('MSSpec', (('msspec', '-o', ''),))]
     fig, axes = plt.subplots(1, 3, figsize=(14, 4))
     groups: tp.Dict[tp.Tuple[str, str], tp.List[XPRow]] = {}
     for row in rows:
         groups.setdefault((row.alignment, row.kernel), []).append(row)
-    for ax, (title, getter) in zip(axes, panels):
+    for ax, (title, series) in zip(axes, panels):
         for (alignment, kernel), members in groups.items():
-            members = sorted(members, key=lambda r: r.weight)
-            weights = [r.weight for r in members]
-            label = f'{alignment}, {kernel}'
-            if getter is None:
-                for which, style in (('delay', '-o'), ('parallel', '--s')):
-                    values = [getattr(r, f'tc_percent_{which}') for r in members]
-                    if any(v is not None for v in values):
-                        ax.plot(weights, [float('nan') if v is None else v for v in values], style,
-                                label=f'{label}: {which}-aligned I')
-            else:
-                values = [getter(r) for r in members]
-                ax.plot(weights, [float('nan') if v is None else v for v in values], '-o', label=label)
+            weights = sorted({r.weight for r in members})
+            for key, style, what in series:
+                values = [[getattr(r, key) for r in members if r.weight == w and getattr(r, key) is not None]
+                          for w in weights]
+                _band(ax, weights, values, style, f'{alignment}, {kernel}' + (f': {what}' if what else ''))
         ax.set_xscale('symlog', linthresh=1)
         ax.set_xlabel('MMD weight')
         ax.set_title(title)
         ax.grid(alpha=0.3)
-        if ax.lines:
+        if ax.lines or ax.containers:
             ax.legend(fontsize=7)
     return save_figure(fig, path)
 

@@ -89,7 +89,8 @@ def test_wheel_ships_config_grids_and_hydra_plugin(tmp_path):
                      'audiocraft_mmd/config/solver/musicgen/mmd_debug.yaml',
                      'audiocraft_mmd/grids/mmd/encodec_32khz.py',
                      'audiocraft_mmd/grids/mmd/musicgen_small.py',
-                     'hydra_plugins/audiocraft_mmd_searchpath/searchpath.py']:
+                     'hydra_plugins/audiocraft_mmd_searchpath/searchpath.py',
+                     'audiocraft_mmd/demo/start_codec.th']:
         assert expected in names
     assert not any(name.startswith('audiocraft_mmd/config/config.yaml') for name in names)  # only additions
     assert 'hydra_plugins/__init__.py' not in names  # namespace package shared with other Hydra plugins
@@ -113,9 +114,12 @@ def test_documented_commands_name_things_that_exist():
             assert (REPO / 'config' / 'solver' / f'{solver}.yaml').is_file(), command
         for grid in re.findall(r'grid (mmd\.\w+)', command):
             assert (REPO / 'grids' / (grid.replace('.', '/') + '.py')).is_file(), command
-        match = re.search(r'audiocraft-mmd (\S+)', command)
+        match = re.search(r'audiocraft-mmd (\S+)(.*)', command)
         if match:
             assert match.group(1) in subcommands, command
+            options = subcommands[match.group(1)]._option_string_actions
+            for flag in re.findall(r'(?<!\S)(--[\w-]+)', match.group(2)):
+                assert flag in options, command
         for script in re.findall(r'python (\S+\.py)', command):
             assert (REPO / script).is_file(), command
 

@@ -1,7 +1,10 @@
-"""`audiocraft-mmd demo` in a quick mode, on generated music passed through --audio."""
+"""`audiocraft-mmd demo`: quick runs on generated music passed through --audio and on the demo's real music,
+and the verdict's logic on constructed figures."""
 import json
+import math
 import os
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -23,32 +26,61 @@ def tracks(tmp_path_factory):
 
 
 def test_quick_demo_on_user_audio(tracks, tmp_path):
-    args = ['--audio', str(tracks), '--steps', '8', '--out', str(tmp_path / 'demo'), '--cache', str(tmp_path / 'cache'),
-            '--segment-duration', '2']
+    args = ['--audio', str(tracks), '--steps', '8', '--seeds', '2', '--out', str(tmp_path / 'demo'),
+            '--cache', str(tmp_path / 'cache'), '--segment-duration', '2']
     proc = demo(*args)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    for label in ('I, delay-aligned (%)', 'I, parallel-aligned (%)', 'MMD, delay-aligned', 'MSSpec', 'SI-SNR (dB)'):
+    for label in ('I, delay-aligned (%)', 'I, parallel-aligned (%)', 'MMD, fixed bandwidths', 'MMD, scale-free',
+                  'latent rms', 'MSSpec', 'SI-SNR (dB)', 'code ablation gap (dB)', 'Working-codec checks'):
         assert label in proc.stdout
-    assert 'baseline' in proc.stdout and 'EnCodec-MMD' in proc.stdout
-    assert 'training baseline' in proc.stderr and 'training EnCodec-MMD' in proc.stderr  # progress bars
-    report = json.loads((tmp_path / 'demo' / 'report.json').read_text())
-    base, mmd = report['results']['baseline'], report['results']['EnCodec-MMD']
-    assert base['weight'] == 0 and mmd['weight'] == 1e3 and base['sig'] != mmd['sig']
-    assert base['segments'] == mmd['segments'] == 4  # the held-out track: 8 s in 2 s segments
-    for result in (base, mmd):
-        assert result['dependence']['delay']['num_samples'] == 4 * (100 - 3)
-        assert result['msspec'] > 0 and result['mmd_delay'] == result['mmd_delay']  # finite
-    assert report['verdict'] in proc.stdout
+    assert 'training baseline seed 0' in proc.stderr and 'training EnCodec-MMD seed 1' in proc.stderr  # progress
+    report = json.loads((tmp_path / 'demo' / 'report-standardized.json').read_text())
+    base, mmd = report['runs']['baseline'], report['runs']['EnCodec-MMD']
+    assert [r['seed'] for r in base] == [r['seed'] for r in mmd] == [0, 1]
+    assert {r['weight'] for r in base} == {0} and {r['weight'] for r in mmd} == {1e3}
+    assert len({r['sig'] for r in base + mmd}) == 4
+    for run in base + mmd:
+        assert run['num_clips'] == 4  # the held-out track: 8 s in 2 s segments
+        assert run['dependence_samples'] == {'delay': 4 * (100 - 3), 'parallel': 4 * 100}  # equal for every codec
+        assert all(math.isfinite(run[key]) for key in ('mmd', 'mmd_scale_free', 'msspec', 'code_ablation_gap_db'))
+        assert {c['name'] for c in run['checks']} == {'decoder uses the codes', 'reconstructs', 'uses its codebooks'}
+    interval = report['summary']['EnCodec-MMD']['tc_percent_delay']
+    assert interval['n'] == 2 and interval['low'] <= interval['mean'] <= interval['high']
+    assert report['start_codec']['num_clips'] == 4 and report['settings']['scale'] == 'standardized'
+    assert report['verdict'][0] in proc.stdout
     assert f"datasource.evaluate={report['data']['evaluate']}" in proc.stdout  # the data works with dora run
-    assert (tmp_path / 'demo' / 'demo.png').read_bytes()[:4] == b'\x89PNG'
-    splits = {split: sorted(os.listdir(tmp_path / 'cache' / 'user-16000hz' / 'audio' / split))
-              for split in report['data']}
+    assert (tmp_path / 'demo' / 'report-standardized.png').read_bytes()[:4] == b'\x89PNG'
+    splits = {split: sorted(os.listdir(Path(path).parent.parent / 'audio' / split))
+              for split, path in report['data'].items()}
     assert splits == {'train': ['tracks_000.wav'], 'valid': ['tracks_001.wav'], 'evaluate': ['tracks_002.wav']}
 
     # a second run reuses the cached data and the finished XPs, and measures the same
     again = demo(*args)
     assert again.returncode == 0, again.stderr[-3000:]
-    assert json.loads((tmp_path / 'demo' / 'report.json').read_text())['results'] == report['results']
+    assert 'Reusing prepared music' in again.stdout
+    assert json.loads((tmp_path / 'demo' / 'report-standardized.json').read_text())['runs'] == report['runs']
+
+
+def test_demo_on_the_real_music_keeps_a_working_codec(tmp_path):
+    """The shipped start codec, and a short fine-tune of it on the demo's music, transmit the held-out song."""
+    proc = demo('--steps', '20', '--seeds', '1', '--out', str(tmp_path / 'demo'))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    report = json.loads((tmp_path / 'demo' / 'report-standardized.json').read_text())
+    for run in [report['start_codec'], *report['runs']['baseline']]:
+        assert all(check['passed'] for check in run['checks']), run['checks']
+        assert run['code_ablation_gap_db'] >= 10 and run['sisnr_db'] >= 0
+    assert 'start: all passed' in proc.stdout and 'baseline: all passed' in proc.stdout
+    assert report['start_codec']['num_clips'] == 34  # the whole held-out song in 5 s segments
+    assert 'one seed gives no interval' in report['verdict'][0]  # one seed never claims the effect
+
+
+def test_demo_checks_its_arguments_before_any_work(tmp_path):
+    proc = demo('--steps', '0', '--seeds', '0', '--weight', '0', '--out', str(tmp_path / 'demo'), '--cache',
+                str(tmp_path / 'cache'))
+    assert proc.returncode == 2
+    for message in ('--steps must be >= 1', '--seeds must be >= 1', '--weight must be > 0'):
+        assert message in proc.stderr
+    assert 'Traceback' not in proc.stderr and not (tmp_path / 'cache').exists() and not (tmp_path / 'demo').exists()
 
 
 def test_demo_without_a_music_source_says_what_to_do(tmp_path):
@@ -59,4 +91,31 @@ def test_demo_without_a_music_source_says_what_to_do(tmp_path):
     assert no_apt.returncode == 2
     assert 'fretsonfire-songs-sectoid' in no_apt.stderr and '--audio DIR' in no_apt.stderr
     assert 'Traceback' not in missing.stderr + no_apt.stderr
-    assert not (tmp_path / 'demo' / 'report.json').exists()  # no silent fallback to other audio
+    assert not (tmp_path / 'demo' / 'report-standardized.json').exists()  # no silent fallback to other audio
+
+
+def _run(seed: int, tc: float, msspec: float = 0.4, gap: float = 30., sisnr: float = 2.) -> dict:
+    checks = [{'name': 'decoder uses the codes', 'passed': gap >= 10, 'detail': f'code ablation gap {gap:.1f} dB'},
+              {'name': 'reconstructs', 'passed': sisnr >= 0, 'detail': f'SI-SNR {sisnr:.2f} dB'},
+              {'name': 'uses its codebooks', 'passed': True, 'detail': 'entropies'}]
+    return {'seed': seed, 'tc_percent_delay': tc, 'msspec': msspec, 'checks': checks}
+
+
+def test_verdict_claims_the_effect_only_when_every_condition_holds():
+    from audiocraft_mmd.demo.run import verdict
+    base = [_run(0, 10.), _run(1, 11.), _run(2, 10.5)]
+    lower = [_run(0, 5.), _run(1, 5.5), _run(2, 5.2)]
+    shows = verdict('baseline', base, 'EnCodec-MMD', lower)
+    assert shows.startswith('The effect shows') and 'paired change' in shows
+
+    noisy = [_run(0, 5.), _run(1, 14.), _run(2, 9.)]
+    assert 'does not exclude no change' in verdict('baseline', base, 'EnCodec-MMD', noisy)
+    broken = [_run(0, 5., gap=0.3), _run(1, 5.5), _run(2, 5.2)]
+    text = verdict('baseline', base, 'EnCodec-MMD', broken)
+    assert text.startswith('The effect does not show') and 'EnCodec-MMD is not a working codec' in text
+    assert 'seed 0: decoder uses the codes failed, code ablation gap 0.3 dB' in text
+    worse = [_run(s, 5., msspec=0.5) for s in range(3)]
+    assert 'MSSpec rose by 25.0 %' in verdict('baseline', base, 'EnCodec-MMD', worse)
+    assert 'one seed gives no interval' in verdict('baseline', base[:1], 'EnCodec-MMD', lower[:1])
+    higher = [_run(s, 20.) for s in range(3)]
+    assert 'the delay-aligned I went up' in verdict('baseline', base, 'EnCodec-MMD', higher)

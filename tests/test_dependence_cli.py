@@ -23,7 +23,8 @@ def test_dependence_of_a_trained_xp(trained_xp, dataset, tmp_path):
     assert '[delay alignment]' in proc.stdout and '[parallel alignment]' in proc.stdout
     assert 'encoding' in proc.stderr  # progress bar
     report = json.loads(out.read_text())
-    assert report['num_segments'] == 4
+    assert report['num_clips'] == 4 and report['dependence_samples'] == {'parallel': 200, 'delay': 188}
+    assert {c['name'] for c in report['checks']} == {'decoder uses the codes', 'reconstructs', 'uses its codebooks'}
     parallel, delay = report['alignments']['parallel'], report['alignments']['delay']
     assert parallel['num_samples'] == 4 * 50 and delay['num_samples'] == 4 * (50 - 3)
     for result in (parallel, delay):

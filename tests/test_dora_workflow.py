@@ -13,11 +13,13 @@ def test_run_trains_logs_mmd_and_checkpoints(trained_xp):
     history = read_history(folder)
     assert len(history) == 2
     for epoch in history:
-        assert epoch['train']['mmd'] != 0 and epoch['train']['mmd_time'] > 0
+        assert epoch['train']['mmd'] != 0 and epoch['train']['mmd_time'] > 0 and epoch['train']['latent_rms'] > 0
         assert epoch['train']['mmd_samples'] == 32 * (50 - 3)  # 4 batches x 8 clips x (T - (K-1)) frames
         assert 'msspec' in epoch['valid']
     evaluate = history[-1]['evaluate']  # the evaluate stage runs on the last epoch
-    assert 'sisnr' in evaluate and evaluate['mmd'] != 0
+    assert evaluate['mmd'] != 0 and evaluate['mmd_scale_free'] != 0 and evaluate['latent_rms'] > 0
+    for key in ('msspec', 'sisnr_db', 'code_ablation_gap_db', 'codebook_entropy_min_bits'):
+        assert key in evaluate
     assert -5 < evaluate['tc_percent_delay'] < 100 and -5 < evaluate['tc_percent_parallel'] < 100
     assert (folder / 'checkpoint.th').is_file() and (folder / 'checkpoint_1.th').is_file()
     state = torch.load(folder / 'checkpoint.th', weights_only=False)

@@ -8,13 +8,16 @@ import torch
 
 from audiocraft_mmd.losses import (
     KERNELS,
+    SCALES,
     MMDLoss,
     align_codes,
     build_kernel,
     factorize,
     kernel_diagnostics,
     mmd2_unbiased,
+    scale_samples,
 )
+from audiocraft_mmd.solvers import MMDConfig, MMDConfigError
 
 KERNEL_CASES = [
     ("multiscale_gaussian", {}),
@@ -397,6 +400,153 @@ def test_kernel_diagnostics():
     assert diag.component_at_median[2] == pytest.approx(math.exp(-diag.median_sqdist / 50), rel=1e-4)
     assert not diag.collapsed
     assert not kernel_diagnostics(1e4 * x, build_kernel("linear")).collapsed
+
+
+# ---------------------------------------------------------------------------------------------
+# Scale of the samples (mmd.scale)
+def _dependent_codes(B=4, K=3, N=4, T=24, seed=0, dtype=torch.float64):
+    codes = torch.randn(B, K, N, T, generator=torch.Generator().manual_seed(seed), dtype=dtype)
+    codes[:, 1] = 0.5 * codes[:, 0] + 0.5 * codes[:, 1]  # some dependence: a non-trivial MMD
+    return 3.0 * codes + 1.5  # off-centre and off-unit scale
+
+
+@pytest.mark.parametrize("name,params", KERNEL_CASES, ids=CASE_IDS)
+def test_new_scales_are_blind_to_the_latent_scale(name, params):
+    codes = _dependent_codes()
+    values = {}
+    for scale in SCALES:
+        loss = MMDLoss(kernel=name, kernel_params=params, alignment="parallel", scale=scale)
+        values[scale] = [loss(c * codes, torch.Generator().manual_seed(5)).item() for c in (1.0, 0.05)]
+    for scale in ("standardized", "median"):
+        big, small = values[scale]
+        assert small == pytest.approx(big, rel=1e-9, abs=1e-12), scale
+    big, small = values["fixed"]
+    assert abs(big - small) > 1e-3 * max(abs(big), abs(small))
+
+
+def test_median_scale_is_blind_to_the_latent_scale_in_float32_and_with_mostly_identical_samples():
+    codes = _dependent_codes(dtype=torch.float32)
+    for scale in ("standardized", "median"):
+        loss = MMDLoss(alignment="parallel", scale=scale)
+        big, small = (loss(c * codes, torch.Generator().manual_seed(1)).item() for c in (1.0, 0.05))
+        assert small == pytest.approx(big, rel=1e-4, abs=1e-6)
+    # Mostly silent clips: over half of the pairs coincide, the median distance is 0 and the
+    # root mean squared distance takes over, still scale-free and finite.
+    silent = codes.clone()
+    silent[:, :, :, 4:] = 0.25
+    x, _ = MMDLoss(alignment="parallel").samples(silent)
+    assert torch.pdist(x).median() == 0
+    loss = MMDLoss(alignment="parallel", scale="median")
+    big, small = (loss(c * silent, torch.Generator().manual_seed(1)) for c in (1.0, 0.05))
+    assert torch.isfinite(big) and small.item() == pytest.approx(big.item(), rel=1e-4, abs=1e-6)
+
+
+def test_scale_samples_statistics():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(300, 5, generator=g, dtype=torch.float64) * torch.tensor([1e-3, 1, 10, 100, 1], dtype=torch.float64)
+    y = x[torch.randperm(300, generator=g)]
+    xs, ys = scale_samples(x, y, "standardized")
+    torch.testing.assert_close(xs.mean(0), torch.zeros(5, dtype=torch.float64), atol=1e-12, rtol=0)
+    torch.testing.assert_close(xs.std(0, correction=0), torch.ones(5, dtype=torch.float64))
+    torch.testing.assert_close(ys, (y - x.mean(0)) / x.std(0, correction=0))
+    xm, ym = scale_samples(x, y, "median")
+    median = torch.pdist(x).median()  # S <= 1024: all pairs
+    torch.testing.assert_close(xm, x / median)
+    torch.testing.assert_close(ym, y / median)
+    # More than 1024 samples: 1024 evenly spaced ones, all pairs, no random draw.
+    big = torch.randn(3000, 4, generator=g)
+    first, second = scale_samples(big, big, "median")[0], scale_samples(big, big, "median")[0]
+    assert torch.equal(first, second)
+    median = torch.pdist(big[torch.linspace(0, 2999, 1024).round().long()]).median()
+    torch.testing.assert_close(first, big / median)
+    assert median.item() == pytest.approx(2.59, rel=0.05)  # |x - y|^2 ~ 2 chi2(4), median 2 * 3.36
+    # float32 (float64) in and out, even from half precision inputs and under autocast.
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        for scale in ("standardized", "median"):
+            assert scale_samples(big.bfloat16(), big.bfloat16(), scale)[0].dtype == torch.float32
+            assert scale_samples(big, big, scale)[0].dtype == torch.float32
+            assert scale_samples(x, y, scale)[0].dtype == torch.float64
+
+
+@pytest.mark.parametrize("scale", ["standardized", "median"])
+def test_gradient_does_not_flow_through_the_scale_statistics(scale):
+    codes = _dependent_codes(T=16).requires_grad_()
+    kernel = build_kernel("multiscale_gaussian", sigmas=(0.5, 2.0))
+    loss = MMDLoss(kernel=kernel, alignment="parallel", scale=scale)
+    loss(codes, torch.Generator().manual_seed(2)).backward()
+
+    # Reference: the fixed-scale MMD of samples transformed with constant (detached) statistics.
+    ref_codes = codes.detach().clone().requires_grad_()
+    x, y = MMDLoss(alignment="parallel").samples(ref_codes, torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        if scale == "standardized":
+            std, mean = torch.std_mean(x, dim=0, correction=0)
+        else:
+            std, mean = torch.pdist(x).median(), torch.zeros(())
+    torch_reference_mmd2((x - mean) / std, (y - mean) / std, "multiscale_gaussian", sigmas=(0.5, 2.0)).backward()
+    torch.testing.assert_close(codes.grad, ref_codes.grad, rtol=1e-8, atol=1e-12)
+    assert codes.grad.abs().sum() > 0
+
+
+def test_fixed_scale_is_unchanged():
+    codes = _iid_codes(4, 3, 4, 20)
+    loss = MMDLoss(frames_per_item=10)
+    assert loss.scale == "fixed" and MMDLoss(scale="fixed").scale == "fixed"
+    x, y = loss.samples(codes, torch.Generator().manual_seed(3))
+    xs, ys = scale_samples(x, y, "fixed")
+    assert xs is x and ys is y
+    expected = mmd2_unbiased(x, y, loss.kernel)
+    assert torch.equal(loss(codes, torch.Generator().manual_seed(3)), expected)
+
+
+@pytest.mark.filterwarnings("ignore:MMD kernel .* has collapsed")  # identical samples: expected
+@pytest.mark.parametrize("scale", ["standardized", "median"])
+@pytest.mark.parametrize("name", ["multiscale_gaussian", "linear"])
+@pytest.mark.parametrize("value", [0.0, 0.1, 7.0])
+def test_constant_codes_give_a_finite_loss_and_gradient(scale, name, value):
+    codes = torch.full((3, 2, 4, 12), value, requires_grad=True)
+    loss = MMDLoss(kernel=name, scale=scale)(codes, torch.Generator().manual_seed(0))
+    assert torch.isfinite(loss) and abs(loss.item()) < 1e-6
+    loss.backward()
+    assert torch.isfinite(codes.grad).all()
+
+
+def test_constant_feature_is_ignored_by_standardized_scale():
+    codes = _dependent_codes().requires_grad_()
+    with torch.no_grad():
+        codes[:, 2, 1] = 0.1  # one constant feature (inexact in binary: its centring is not exactly 0)
+    other = codes.detach().clone()
+    other[:, 2, 1] = -40.0
+    loss = MMDLoss(alignment="parallel", scale="standardized")
+    value = loss(codes, torch.Generator().manual_seed(4))
+    assert value.item() == loss(other, torch.Generator().manual_seed(4)).item()
+    value.backward()
+    assert torch.isfinite(codes.grad).all() and codes.grad[:, 2, 1].abs().sum() == 0
+
+
+def test_invalid_scale_is_rejected():
+    with pytest.raises(ValueError, match="Unknown scale 'bogus'.*'fixed'.*'standardized'.*'median'"):
+        MMDLoss(scale="bogus")
+    with pytest.raises(ValueError, match="Unknown scale 'bogus'"):
+        scale_samples(torch.randn(4, 2), torch.randn(4, 2), "bogus")
+    with pytest.raises(MMDConfigError, match=r"mmd\.scale must be one of fixed, standardized, median, got 'bogus'"):
+        MMDConfig(scale="bogus").validate()
+    MMDConfig(scale="median").validate()
+    assert "scale='median'" in repr(MMDLoss(scale="median"))
+
+
+def test_collapse_diagnostics_see_the_scaled_samples():
+    codes = 1e-4 * _iid_codes(4, 4, 8, 20)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fixed, standardized = MMDLoss(), MMDLoss(scale="standardized")
+        fixed(codes, torch.Generator().manual_seed(0))
+        standardized(codes, torch.Generator().manual_seed(0))
+    assert fixed.last_diagnostics.collapsed  # every sigma reads ~1 on tiny distances
+    assert all(v > 1 - 1e-4 for v in fixed.last_diagnostics.component_at_median)
+    assert not standardized.last_diagnostics.collapsed
+    assert standardized.last_diagnostics.median_sqdist == pytest.approx(2 * 32, rel=0.2)  # 2 D
+    assert len([w for w in caught if "collapsed" in str(w.message)]) == 1
 
 
 def test_benchmark_script_prints_the_comparison_table():

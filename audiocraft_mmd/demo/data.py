@@ -1,4 +1,6 @@
 """Real music for the demo: fetched once, mixed, split by track, resampled, with AudioCraft manifests."""
+import hashlib
+import json
 import shutil
 import subprocess
 import tempfile
@@ -18,6 +20,7 @@ DEBIAN_PACKAGE = 'fretsonfire-songs-sectoid'  # MIT licence: 4 rock songs, 13.5 
 SONGS_SUBDIR = 'usr/share/games/fretsonfire/data/songs/sectoid'
 SPLITS = ('train', 'valid', 'evaluate')
 AUDIO_EXTS = ('.wav', '.flac', '.ogg', '.mp3', '.m4a')
+COMPLETE = 'complete'  # written last in a prepared folder: without it, the preparation was interrupted
 
 
 def fetch_debian_songs(cache: Path) -> tp.List[Path]:
@@ -74,31 +77,57 @@ def split_tracks(names: tp.Sequence[str]) -> tp.Dict[str, tp.List[str]]:
     return {'train': ordered[:-2], 'valid': [ordered[-2]], 'evaluate': [ordered[-1]]}
 
 
+def audio_files(audio_dir: Path) -> tp.List[Path]:
+    """The audio files (``AUDIO_EXTS``) anywhere under ``audio_dir``, sorted."""
+    return sorted(p for p in Path(audio_dir).rglob('*') if p.suffix.lower() in AUDIO_EXTS and p.is_file())
+
+
+def cache_key(audio_dir: Path, files: tp.Sequence[Path]) -> str:
+    """12 hex chars of sha256 over the folder's resolved path and each file's relative path, size and mtime (ns)."""
+    audio_dir = Path(audio_dir)
+    stats = [(p.relative_to(audio_dir).as_posix(), p.stat()) for p in files]
+    key = [str(audio_dir.resolve()), [[rel, st.st_size, st.st_mtime_ns] for rel, st in stats]]
+    return hashlib.sha256(json.dumps(key).encode()).hexdigest()[:12]
+
+
+def user_cache_root(cache: Path, sample_rate: int, audio_dir: Path, files: tp.Sequence[Path]) -> Path:
+    """Where the music of ``--audio audio_dir`` is prepared: a new folder whenever the folder or its files change."""
+    return Path(cache) / f'user-{cache_key(audio_dir, files)}-{sample_rate}hz'
+
+
 def prepare_demo_data(cache: Path, sample_rate: int, audio_dir: tp.Optional[Path] = None) -> tp.Dict[str, Path]:
     """Tracks split by track, resampled to ``sample_rate`` mono wav, with one manifest folder per split.
 
-    Reuses what an earlier call wrote. Returns ``{split: manifest_dir}``.
+    Reuses what an earlier call finished for the same music (the same files of the same ``audio_dir``, or the
+    Debian songs), and says so. Returns ``{split: manifest_dir}``.
     """
-    source = 'user' if audio_dir is not None else 'sectoid'
-    root = Path(cache) / f'{source}-{sample_rate}hz'
-    manifests = {split: root / 'egs' / split for split in SPLITS}
-    if all((m / 'data.jsonl').is_file() for m in manifests.values()):
-        return manifests
+    tracks: tp.Dict[str, tp.Callable[[], torch.Tensor]] = {}
     if audio_dir is not None:
         audio_dir = Path(audio_dir)
         if not audio_dir.is_dir():
             raise MissingDataError(f"--audio {audio_dir}: no such folder.")
-        files = sorted(p for p in audio_dir.rglob('*') if p.suffix.lower() in AUDIO_EXTS)
+        files = audio_files(audio_dir)
         tracks = {p.stem: (lambda p=p: load_track(p, sample_rate)) for p in files}
+        split_tracks(list(tracks))  # too few tracks: fail before writing anything
+        root = user_cache_root(Path(cache), sample_rate, audio_dir, files)
+        reused = f"Reusing prepared music in {root} (same files as {audio_dir})"
     else:
+        root = Path(cache) / f'sectoid-{sample_rate}hz'
+        reused = f"Reusing prepared music in {root}"
+    manifests = {split: root / 'egs' / split for split in SPLITS}
+    if (root / COMPLETE).is_file():
+        print(reused, flush=True)
+        return manifests
+    if audio_dir is None:
         songs = fetch_debian_songs(Path(cache))
         tracks = {p.name: (lambda p=p: mix_song(p, sample_rate)) for p in songs}
+    shutil.rmtree(root, ignore_errors=True)  # what an interrupted preparation left
     for split, names in split_tracks(list(tracks)).items():
         folder = root / 'audio' / split
-        shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
         for name in names:
             wav = tracks[name]()
             soundfile.write(folder / f'{name}.wav', wav[0].numpy().astype(np.float32), sample_rate)
         write_manifest(folder, manifests[split])
+    (root / COMPLETE).write_text(f"{audio_dir or DEBIAN_PACKAGE}\n")
     return manifests

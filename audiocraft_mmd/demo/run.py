@@ -1,85 +1,188 @@
-"""`audiocraft-mmd demo`: train a baseline and an EnCodec-MMD on real music, measure both on held-out tracks."""
+"""`audiocraft-mmd demo`: fine-tune a working tiny codec with and without the MMD on real music, over
+several seeds, and measure every codec on held-out tracks with `audiocraft_mmd.metrics.codec`.
+
+A tiny codec only transmits music after ~1000 steps (before that its decoder ignores the codes), more
+than a demo can afford on a CPU. So every codec of the demo starts from the same working codec, the
+*start codec*: shipped with the package (trained by ``--start train`` on the demo music's train split,
+see `START_ARGV`), trained on the user's data with ``--start train``, or any codec given by name.
+"""
+import hashlib
 import json
-import math
 import os
 import re
 import subprocess
 import sys
 import threading
-import warnings
+import time
 import typing as tp
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
 from tqdm import tqdm
 
 from ..errors import ConfigurationError
-from ..losses import MMDLoss
-from ..metrics.codec import iter_segments
-from ..metrics.dependence import DependenceAccumulator
-from ..quantization import codebook_vectors
+from ..stats import Interval, mean_interval
 
 SOLVER = 'solver=compression/encodec_mmd_debug'
 SAMPLE_RATE = 16000  # the debug codec's rate
-UPDATES_PER_EPOCH = 100
-# The paper's weight, kept for the tiny codec: in a 600-step trial on the demo music it brought the
-# training MMD from 0.018 to 0.0003 with the same valid MSSpec (0.531 vs 0.528), see the README.
-DEMO_WEIGHT = 1e3
+UPDATES_PER_EPOCH = 50
+START_CODEC = Path(__file__).with_name('start_codec.th')
+BATCH_SIZE = 8  # the debug codec's
+# How the shipped start codec was trained (with the demo music's train and valid splits): 40 epochs of 50
+# updates, MMD measured but not trained. `--start train` runs this on the data given.
+START_EPOCHS, START_STEPS = 40, 2000
+START_ARGV = [SOLVER, 'datasource.evaluate=null', 'datasource.generate=null', f'optim.epochs={START_EPOCHS}',
+              'optim.updates_per_epoch=50', 'mmd.weight=0', 'seed=2036']
+DEMO_WEIGHT = 1e3  # the paper's
+DEMO_SCALE = 'standardized'
+DEMO_STEPS = 200
+DEMO_SEEDS = 3
+SWEEP_WEIGHTS = (0., 10., 100., 1e3, 1e4)
+MACRO_CLIPS = 32  # held-out segments per MMD estimate
+MEASURE_SEED = 0  # the same draws (MMD permutations, time shuffles, dependence null) for every codec
+MSSPEC_TOLERANCE = 0.05  # the verdict's bound on the MSSpec increase
 _PROGRESS = re.compile(r'Train \| Epoch (\d+) \| (\d+)/(\d+)')
 
 
 @dataclass
 class DemoXP:
-    """One of the two codecs the demo trains."""
+    """One codec the demo trains: a weight and a seed, fine-tuned from the start codec."""
     label: str
     weight: float
+    seed: int
     argv: tp.List[str]
     steps: int
+    epochs: int
     folder: tp.Optional[Path] = None
 
+    @property
+    def finished(self) -> bool:
+        """The XP has run all its epochs (its history holds them): nothing to train."""
+        history = None if self.folder is None else self.folder / 'history.json'
+        return history is not None and history.is_file() and len(json.loads(history.read_text())) >= self.epochs
 
-def demo_xps(manifests: tp.Dict[str, Path], steps: int, weight: float, seed: int) -> tp.List[DemoXP]:
-    """The baseline (MMD measured, weight 0) and EnCodec-MMD: same seed, data and schedule."""
-    if steps < 1:
-        raise ConfigurationError(f"--steps must be >= 1, got {steps}.")
-    updates = min(steps, UPDATES_PER_EPOCH)
-    epochs = math.ceil(steps / updates)
+
+@dataclass
+class DemoSettings:
+    """What the demo trains and measures (see `audiocraft-mmd demo --help`)."""
+    steps: int = DEMO_STEPS
+    seeds: int = DEMO_SEEDS
+    weight: float = DEMO_WEIGHT
+    scale: str = DEMO_SCALE
+    sweep: bool = False
+    start: str = 'shipped'
+    segment_duration: float = 5.
+    max_segments: tp.Optional[int] = None
+    jobs: int = field(default_factory=lambda: max(1, min(2, os.cpu_count() or 1)))
+
+    @property
+    def weights(self) -> tp.Tuple[float, ...]:
+        return SWEEP_WEIGHTS if self.sweep else (0., self.weight)
+
+    def validate(self) -> None:
+        """Reject settings that cannot work, before any data is prepared or any codec trained."""
+        from ..losses import SCALES
+        problems = []
+        if self.steps < 1:
+            problems.append(f"--steps must be >= 1, got {self.steps}")
+        if self.seeds < 1:
+            problems.append(f"--seeds must be >= 1 (>= 2 for an interval), got {self.seeds}")
+        if not self.weight > 0:
+            problems.append(f"--weight must be > 0 (the baseline is weight 0), got {self.weight:g}")
+        if self.scale not in SCALES:
+            problems.append(f"--scale must be one of {', '.join(SCALES)}, got {self.scale!r}")
+        if not self.segment_duration > 0:
+            problems.append(f"--segment-duration must be > 0, got {self.segment_duration:g}")
+        if self.max_segments is not None and self.max_segments < 1:
+            problems.append(f"--segments must be >= 1, got {self.max_segments}")
+        if self.jobs < 1:
+            problems.append(f"--jobs must be >= 1, got {self.jobs}")
+        if self.start == 'shipped' and not START_CODEC.is_file():
+            problems.append(f"the shipped start codec {START_CODEC} is missing: reinstall the package or pass "
+                            "--start train")
+        if problems:
+            raise ConfigurationError('; '.join(problems) + '.')
+
+
+def check_held_out(manifest: Path, segment_duration: float) -> None:
+    """Refuse, before any training, held-out audio too short for one segment."""
+    from audiocraft.data.audio_dataset import load_audio_meta
+    from ..metrics.codec import manifest_file
+    durations = [meta.duration for meta in load_audio_meta(manifest_file(manifest))]
+    if not any(duration >= segment_duration for duration in durations):
+        longest = max(durations, default=0.)
+        raise ConfigurationError(f"The held-out track(s) in {manifest} are shorter than --segment-duration "
+                                 f"{segment_duration:g} s (longest {longest:.2f} s): lower --segment-duration.")
+
+
+def label_of(weight: float, sweep: bool) -> str:
+    if sweep:
+        return f'weight {weight:g}'
+    return 'baseline' if weight == 0 else 'EnCodec-MMD'
+
+
+def demo_xps(manifests: tp.Dict[str, Path], start: str, settings: DemoSettings) -> tp.List[DemoXP]:
+    """Every (weight, seed) XP, fine-tuned from ``start`` (a ``continue_from`` value) on the same data.
+
+    Weight-0 XPs do not name ``mmd.scale`` (nothing is trained with it), so runs with another
+    ``--scale`` reuse them.
+    """
+    updates = min(settings.steps, UPDATES_PER_EPOCH)
+    epochs = -(-settings.steps // updates)
     common = [SOLVER, f'datasource.train={manifests["train"]}', f'datasource.valid={manifests["valid"]}',
-              'datasource.evaluate=null', f'optim.epochs={epochs}', f'optim.updates_per_epoch={updates}',
-              f'seed={seed}', 'mmd.alignment=delay']
-    total = epochs * updates
-    return [DemoXP('baseline', 0., [*common, 'mmd.weight=0'], total),
-            DemoXP('EnCodec-MMD', weight, [*common, f'mmd.weight={weight:g}'], total)]
+              'datasource.evaluate=null', 'datasource.generate=null', f'continue_from={start}',
+              f'optim.epochs={epochs}', f'optim.updates_per_epoch={updates}',
+              f'dataset.train.num_samples={updates * BATCH_SIZE}', 'mmd.alignment=delay']
+    xps = []
+    for weight in settings.weights:
+        mmd = ['mmd.weight=0'] if weight == 0 else [f'mmd.weight={weight:g}', f'mmd.scale={settings.scale}']
+        for seed in range(settings.seeds):
+            xps.append(DemoXP(label_of(weight, settings.sweep), weight, seed, [*common, *mmd, f'seed={seed}'],
+                              epochs * updates, epochs))
+    return xps
 
 
-def train_xps(xps: tp.Sequence[DemoXP], dora_dir: Path) -> None:
-    """Run the XPs through the plugin's Dora main, side by side (one CPU thread each), with progress bars.
+def train_xps(xps: tp.Sequence[DemoXP], dora_dir: Path, jobs: int) -> None:
+    """Run the XPs through the plugin's Dora main, ``jobs`` at a time (one CPU thread each), with progress bars.
 
-    A finished XP is not trained again: Dora finds its checkpoint and the run returns at once.
+    A finished XP (all its epochs in its history) is not run again.
     """
     from ..train import main
     env = dict(os.environ, AUDIOCRAFT_DORA_DIR=str(dora_dir), PYTHONUNBUFFERED='1')
     dora = Path(sys.executable).parent / 'dora'
-    procs, threads, logs = [], [], []
     main.dora.dir = dora_dir
-    for position, xp in enumerate(xps):
+    for xp in xps:
         with warnings.catch_warnings():  # Hydra's version_base notices, printed once per config load
             warnings.simplefilter('ignore')
             xp.folder = main.get_xp(xp.argv).folder
-        bar = tqdm(total=xp.steps, desc=f'training {xp.label}', unit='step', position=position, leave=True)
-        proc = subprocess.Popen([str(dora), '-P', 'audiocraft_mmd', 'run', *xp.argv], env=env,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        log: tp.List[str] = []
-        thread = threading.Thread(target=_follow, args=(proc, bar, log), daemon=True)
-        thread.start()
-        procs.append(proc), threads.append(thread), logs.append(log)
-    for xp, proc, thread, log in zip(xps, procs, threads, logs):
-        proc.wait()
+    running: tp.List[tp.Tuple[DemoXP, subprocess.Popen, threading.Thread, tp.List[str]]] = []
+    queue = [(position, xp) for position, xp in enumerate(xps) if not xp.finished]
+
+    def wait_one() -> None:
+        while not any(proc.poll() is not None for _, proc, _, _ in running):
+            time.sleep(0.5)
+        index = next(i for i, (_, proc, _, _) in enumerate(running) if proc.poll() is not None)
+        xp, proc, thread, log = running.pop(index)
         thread.join()
         if proc.returncode != 0:
+            for _, other, _, _ in running:
+                other.terminate()
             tail = ''.join(log[-30:])
-            raise RuntimeError(f"Training {xp.label} failed (dora run {' '.join(xp.argv)}):\n{tail}")
+            raise RuntimeError(f"Training {xp.label} seed {xp.seed} failed (dora run {' '.join(xp.argv)}):\n{tail}")
+
+    while queue or running:
+        while queue and len(running) < jobs:
+            position, xp = queue.pop(0)
+            desc = f'training {xp.label}' + (f' seed {xp.seed}' if len(xps) > 2 else '')
+            bar = tqdm(total=xp.steps, desc=desc, unit='step', position=position, leave=True)
+            proc = subprocess.Popen([str(dora), '-P', 'audiocraft_mmd', 'run', *xp.argv], env=env,
+                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            log: tp.List[str] = []
+            thread = threading.Thread(target=_follow, args=(proc, bar, log), daemon=True)
+            thread.start()
+            running.append((xp, proc, thread, log))
+        wait_one()
 
 
 def _follow(proc: subprocess.Popen, bar: tqdm, log: tp.List[str]) -> None:
@@ -91,133 +194,242 @@ def _follow(proc: subprocess.Popen, bar: tqdm, log: tp.List[str]) -> None:
             epoch, step, total = map(int, match.groups())
             bar.n = (epoch - 1) * total + step
             bar.refresh()
+    bar.n = bar.total
     bar.close()
 
 
-def evaluate_codec(folder: Path, manifest: Path, segment_duration: float, max_segments: tp.Optional[int],
-                   seed: int = 0, progress: bool = True) -> dict:
-    """Measure a trained XP on held-out audio: dependence (both alignments), MMD, MSSpec and SI-SNR."""
-    from audiocraft.solvers import builders
-    from ..models import load_compression_model
-    state = torch.load(folder / 'checkpoint.th', map_location='cpu', weights_only=True, mmap=True)
-    cfg = state['xp.cfg']
-    model = load_compression_model(str(folder / 'checkpoint.th'))
-    quantizer = model.quantizer
-    accumulators = {name: DependenceAccumulator(quantizer.total_codebooks, quantizer.bins, alignment=name)
-                    for name in ('delay', 'parallel')}
-    msspec, sisnr = builders.get_loss('msspec', cfg), builders.get_loss('sisnr', cfg)
-    vectors, msspecs, sisnrs = [], [], []
-    segments = iter_segments(manifest, model.sample_rate, model.channels, segment_duration, max_segments)
-    for segment in tqdm(segments, desc=f'measuring {folder.name}', unit='segment', disable=not progress, leave=False):
-        x = segment[None]
-        with torch.no_grad():
-            emb = model.encoder(model.preprocess(x)[0])
-            codes = quantizer.encode(emb)
-            vectors.append(codebook_vectors(quantizer, emb))
-            y = model.decode(codes)[..., :x.shape[-1]]
-            msspecs.append(msspec(y, x).item())
-            sisnrs.append(-sisnr(y, x).item())  # audiocraft's loss is -SI-SNR
-        for accumulator in accumulators.values():
-            accumulator.update(codes)
-    if not vectors:
-        raise ConfigurationError(f"{manifest}: no held-out audio of at least {segment_duration} s.")
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        mmd = MMDLoss(alignment='delay')(torch.cat(vectors), generator=generator).item()
-    dependence = {name: acc.result(generator=seed) for name, acc in accumulators.items()}
-    return {
-        'tc_percent_delay': dependence['delay'].tc_percent,
-        'tc_percent_parallel': dependence['parallel'].tc_percent,
-        'mmd_delay': mmd,
-        'msspec': sum(msspecs) / len(msspecs),
-        'sisnr_db': sum(sisnrs) / len(sisnrs),
-        # mean entropy of a codebook's codes (log2 of the bins at most): how much of the codebooks is used
-        'codebook_entropy_bits': float(dependence['parallel'].marginal_entropy_bits.mean()),
-        'segments': len(vectors),
-        'dependence': {name: result.to_dict() for name, result in dependence.items()},
-    }
+def resolve_start(settings: DemoSettings, manifests: tp.Dict[str, Path], out: Path) -> tp.Tuple[str, str]:
+    """The start codec as a ``continue_from`` value, and a description of it.
+
+    ``shipped``: the package's codec. ``train``: trains `START_ARGV` on the data (about 20 minutes on
+    one core) and exports it to ``out/start_codec_<sig>.th``. Anything else names a compression model.
+    """
+    from audiocraft.utils.export import export_encodec
+    from ..compat import allow_audiocraft_checkpoints
+    from ..models.compression import locate_compression_model
+    if settings.start == 'shipped':
+        return f'//pretrained/{START_CODEC}', f"shipped start codec {START_CODEC.name} (demo music, {START_STEPS} steps)"
+    if settings.start == 'train':
+        xp = DemoXP('start codec', 0., 2036, [*START_ARGV, f'datasource.train={manifests["train"]}',
+                                                f'datasource.valid={manifests["valid"]}'], START_STEPS, START_EPOCHS)
+        print(f"Training the start codec on {manifests['train']}: {START_STEPS} steps", flush=True)
+        train_xps([xp], out / 'dora', 1)
+        assert xp.folder is not None
+        exported = out / f'start_codec_{xp.folder.name}.th'  # named by its XP: other data, another file
+        if not exported.is_file():
+            allow_audiocraft_checkpoints()  # export_encodec's torch.load reads the XP's OmegaConf config
+            export_encodec(xp.folder / 'checkpoint.th', exported)
+        return f'//pretrained/{exported.resolve()}', f"start codec trained on {manifests['train']} (XP {xp.folder.name})"
+    source = locate_compression_model(settings.start)
+    if source.kind == 'checkpoint':
+        return str(source.path), f"start codec {settings.start}"
+    return f'//pretrained/{source.path or source.name}', f"start codec {settings.start}"
 
 
-ROWS = [  # (key, label, format, lower is better)
+FIGURES = [  # (key, label, format, lower is better; None: neither)
     ('tc_percent_delay', 'I, delay-aligned (%)', '.3f', True),
     ('tc_percent_parallel', 'I, parallel-aligned (%)', '.3f', True),
-    ('mmd_delay', 'MMD, delay-aligned', '.2e', True),
+    ('mmd', 'MMD, fixed bandwidths', '.2e', True),
+    ('mmd_scale_free', 'MMD, scale-free', '.2e', True),
+    ('latent_rms', 'latent rms', '.3f', None),
     ('msspec', 'MSSpec', '.4f', True),
     ('sisnr_db', 'SI-SNR (dB)', '.2f', False),
-    ('codebook_entropy_bits', 'codebook usage (bits)', '.2f', False),
+    ('code_ablation_gap_db', 'code ablation gap (dB)', '.1f', False),
+    ('codebook_entropy_min_bits', 'codebook entropy, min (bits)', '.2f', False),
+    ('codebook_entropy_mean_bits', 'codebook entropy, mean (bits)', '.2f', False),
 ]
 
 
-def format_table(results: tp.Dict[str, dict]) -> str:
-    """Side-by-side table: one row per figure, one column per codec, and the relative change."""
-    (base_label, base), (mmd_label, mmd) = results.items()
-    width = max(len(label) for _, label, _, _ in ROWS) + 2
-    lines = [f"{'':{width}}{base_label:>14}{mmd_label:>14}{'change':>10}"]
-    for key, label, spec, _ in ROWS:
-        before, after = base[key], mmd[key]
-        change = f"{100 * (after - before) / abs(before):+.1f}%" if before else 'n/a'
-        lines.append(f"{label:{width}}{format(before, spec):>14}{format(after, spec):>14}{change:>10}")
-    lines.append(f"{'held-out segments':{width}}{base['segments']:>14}{mmd['segments']:>14}")
+def measure(model_name: tp.Union[str, Path], manifest: Path, settings: DemoSettings, desc: str = 'measuring',
+            seed: int = MEASURE_SEED, cache: tp.Optional[Path] = None) -> dict:
+    """Every figure of one codec on the held-out manifest, with the same draws for every codec.
+
+    With ``cache`` (a JSON file), a measurement made with the same model file, manifest and settings is
+    read back instead of measured again.
+    """
+    from ..metrics.codec import measure_codec
+    from ..models.compression import load_codec
+    key = {'model': str(model_name), 'model_mtime_ns': Path(model_name).stat().st_mtime_ns if Path(model_name).is_file()
+           else None, 'manifest': str(manifest), 'segment_duration': settings.segment_duration,
+           'max_segments': settings.max_segments, 'macro_clips': MACRO_CLIPS, 'seed': seed}
+    if cache is not None and cache.is_file():
+        stored = json.loads(cache.read_text())
+        if stored.get('key') == key:
+            return stored['figures']
+    model, cfg = load_codec(model_name)
+    measured = measure_codec(model, manifest, cfg, segment_duration=settings.segment_duration,
+                             max_segments=settings.max_segments, macro_clips=MACRO_CLIPS, seed=seed, desc=desc)
+    figures = measured.to_dict()
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        cache.write_text(json.dumps({'key': key, 'figures': figures}))
+    return figures
+
+
+def summarize(runs: tp.Sequence[dict]) -> tp.Dict[str, Interval]:
+    """Mean and 95 % interval over seeds of each figure."""
+    return {key: mean_interval([run[key] for run in runs]) for key, *_ in FIGURES if all(key in r for r in runs)}
+
+
+def paired_change(base: tp.Sequence[dict], other: tp.Sequence[dict], key: str) -> Interval:
+    """Mean and 95 % interval of ``other - base`` over the seeds both were trained with."""
+    by_seed = {run['seed']: run[key] for run in base}
+    return mean_interval([run[key] - by_seed[run['seed']] for run in other if run['seed'] in by_seed])
+
+
+def failed_checks(runs: tp.Sequence[dict]) -> tp.List[str]:
+    """The working-codec checks failed by any seed, with their numbers."""
+    return [f"seed {run['seed']}: {check['name']} failed, {check['detail']}"
+            for run in runs for check in run['checks'] if not check['passed']]
+
+
+def verdict(base_label: str, base: tp.Sequence[dict], label: str, other: tp.Sequence[dict]) -> str:
+    """Says "the effect shows" only when the numbers show it, else which condition failed, with the numbers.
+
+    The conditions: both codecs pass the working-codec checks at every seed, the delay-aligned I is
+    lower with a 95 % interval of the paired change that excludes 0, and MSSpec rises by at most 5 %.
+    """
+    change = paired_change(base, other, 'tc_percent_delay')
+    base_i, other_i = (mean_interval([r['tc_percent_delay'] for r in runs]) for runs in (base, other))
+    msspec_base = mean_interval([r['msspec'] for r in base]).mean
+    msspec_change = (mean_interval([r['msspec'] for r in other]).mean - msspec_base) / msspec_base
+    dependence = (f"delay-aligned I {base_i.format('.3f')} % ({base_label}) vs {other_i.format('.3f')} % ({label}), "
+                  f"paired change {change.format('.3f')} points over {change.n} seed(s)")
+    problems = []
+    for name, runs in ((base_label, base), (label, other)):
+        failures = failed_checks(runs)
+        if failures:
+            problems.append(f"{name} is not a working codec ({'; '.join(failures)})")
+    if change.n < 2:
+        problems.append("one seed gives no interval (use --seeds 3 or more)")
+    elif not (change.high < 0):
+        problems.append("the interval of the change in delay-aligned I does not exclude no change"
+                        if change.low <= 0 else "the delay-aligned I went up")
+    if msspec_change > MSSPEC_TOLERANCE:
+        problems.append(f"MSSpec rose by {100 * msspec_change:.1f} % (more than {100 * MSSPEC_TOLERANCE:g} %)")
+    if not problems:
+        return f"The effect shows: {dependence}, with MSSpec {100 * msspec_change:+.1f} %."
+    return (f"The effect does not show at this scale: {'; '.join(problems)}. Measured: {dependence}; "
+            f"MSSpec {100 * msspec_change:+.1f} %.")
+
+
+def format_table(runs: tp.Dict[str, tp.List[dict]], start: tp.Optional[dict]) -> str:
+    """One row per figure: the start codec, then mean ± 95 % half-interval of each label, and, with two
+    labels, the paired change."""
+    labels = list(runs)
+    summaries = {label: summarize(r) for label, r in runs.items()}
+    width = max(len(label) for _, label, _, _ in FIGURES) + 2
+    col = 22
+    head = f"{'':{width}}" + (f"{'start':>12}" if start else '') + ''.join(f"{label:>{col}}" for label in labels)
+    pair = len(labels) == 2
+    if pair:
+        head += f"{'change':>{col}}{'':>9}"
+    lines = [head]
+    for key, label, spec, _ in FIGURES:
+        if not all(key in summaries[name] for name in labels):
+            continue
+        line = f"{label:{width}}" + (f"{format(start[key], spec):>12}" if start else '')
+        line += ''.join(f"{summaries[name][key].format(spec):>{col}}" for name in labels)
+        if pair:
+            change = paired_change(runs[labels[0]], runs[labels[1]], key)
+            base = summaries[labels[0]][key].mean
+            relative = f"{100 * change.mean / abs(base):+.1f}%" if base else 'n/a'
+            line += f"{change.format(spec):>{col}}{relative:>9}"
+        lines.append(line)
     return '\n'.join(lines)
 
 
-def verdict(results: tp.Dict[str, dict]) -> str:
-    """One honest sentence on whether the effect shows at this scale."""
-    base, mmd = results.values()
-    lower = mmd['tc_percent_delay'] < base['tc_percent_delay']
-    msspec_change = (mmd['msspec'] - base['msspec']) / base['msspec']
-    kept = msspec_change <= 0.05
-    if lower and kept:
-        return (f"The effect shows: delay-aligned dependence {base['tc_percent_delay']:.3f}% -> "
-                f"{mmd['tc_percent_delay']:.3f}%, with reconstruction kept (MSSpec {100 * msspec_change:+.1f}%).")
-    if lower:
-        return (f"Dependence went down ({base['tc_percent_delay']:.3f}% -> {mmd['tc_percent_delay']:.3f}%) but "
-                f"reconstruction suffered (MSSpec {100 * msspec_change:+.1f}%): try a lower --weight or more --steps.")
-    return (f"At this scale the effect does not show: delay-aligned dependence {base['tc_percent_delay']:.3f}% "
-            f"(baseline) vs {mmd['tc_percent_delay']:.3f}% (MMD). Try more --steps or another --weight.")
-
-
-def plot_results(results: tp.Dict[str, dict], path: Path) -> Path:
-    """Bars of every figure, baseline beside EnCodec-MMD."""
+def plot_results(runs: tp.Dict[str, tp.List[dict]], path: Path) -> Path:
+    """Bars (mean, 95 % interval, every seed as a dot) of each figure, one bar per label."""
     from ..plotting import pyplot, save_figure
-    fig, axes = pyplot().subplots(1, len(ROWS), figsize=(3.2 * len(ROWS), 3.4))
-    labels = list(results)
-    for ax, (key, label, spec, lower_better) in zip(axes, ROWS):
-        values = [results[name][key] for name in labels]
-        bars = ax.bar(labels, values, color=['#8c8c8c', '#1f77b4'])
-        ax.bar_label(bars, labels=[format(v, spec) for v in values], fontsize=8)
-        ax.set_title(f"{label}\n({'lower' if lower_better else 'higher'} is better)", fontsize=8)
-        ax.tick_params(axis='x', labelsize=8)
-    fig.suptitle('audiocraft-mmd demo: held-out tracks', fontsize=10)
+    fig, axes = pyplot().subplots(2, 5, figsize=(17, 6.4))
+    labels = list(runs)
+    colors = ['#8c8c8c', '#1f77b4', '#ff7f0e', '#2ca02c', '#d62728']
+    for ax, (key, label, spec, lower_better) in zip(axes.flat, FIGURES):
+        summaries = [mean_interval([r[key] for r in runs[name]]) for name in labels]
+        means = [s.mean for s in summaries]
+        errors = [0 if s.n < 2 else s.half_width for s in summaries]
+        ax.bar(range(len(labels)), means, yerr=errors, capsize=4, color=colors[:len(labels)], alpha=0.8)
+        for i, name in enumerate(labels):
+            ax.plot([i] * len(runs[name]), [r[key] for r in runs[name]], 'k.', markersize=4)
+        ax.set_xticks(range(len(labels)), labels, fontsize=7)
+        better = {True: 'lower is better', False: 'higher is better', None: 'scale of the latent'}[lower_better]
+        ax.set_title(f"{label}\n({better})", fontsize=8)
+    fig.suptitle('audiocraft-mmd demo: held-out tracks, mean and 95 % interval over seeds', fontsize=10)
     return save_figure(fig, path)
 
 
-def run_demo(out: Path, cache: Path, audio: tp.Optional[Path] = None, steps: int = 600, weight: float = DEMO_WEIGHT,
-             seed: int = 2036, segment_duration: float = 5., max_segments: tp.Optional[int] = None) -> dict:
-    """Prepare the data, train both codecs, measure them on the held-out track(s), write the report."""
+def plot_sweep(runs: tp.Dict[str, tp.List[dict]], xps: tp.Sequence[DemoXP], path: Path) -> Path:
+    """The paper's Fig. 2 (MMD, I, MSSpec against the weight) with 95 % intervals, through `report.plot_rows`."""
+    from ..report import XPRow, plot_rows
+    by_sig = {xp.folder.name: xp for xp in xps if xp.folder is not None}
+    rows = []
+    for label, members in runs.items():
+        for run in members:
+            xp = by_sig[run['sig']]
+            rows.append(XPRow(sig=run['sig'], name=label, weight=xp.weight, alignment='delay',
+                              kernel='multiscale_gaussian', epochs=0, mmd=run['mmd'],
+                              tc_percent_delay=run['tc_percent_delay'], tc_percent_parallel=run['tc_percent_parallel'],
+                              msspec=run['msspec'], mmd_scale_free=run['mmd_scale_free'], seed=xp.seed))
+    return plot_rows(rows, path)
+
+
+def run_demo(out: Path, cache: Path, audio: tp.Optional[Path] = None,
+             settings: tp.Optional[DemoSettings] = None) -> dict:
+    """Prepare the data, fine-tune every codec from the start codec, measure them on the held-out track(s),
+    print the table and the verdict, write ``report-SCALE.json`` and ``report-SCALE.png`` (``sweep-SCALE.*``
+    with ``sweep``) in ``out``. Runs with other settings in the same ``out`` reuse the XPs they share."""
     from .data import prepare_demo_data
+    settings = settings or DemoSettings()
+    settings.validate()
     out = Path(out)
     print(f"Preparing music ({'--audio ' + str(audio) if audio else 'Debian package fretsonfire-songs-sectoid'}) "
           f"in {cache}", flush=True)
     manifests = prepare_demo_data(Path(cache), SAMPLE_RATE, audio)
-    xps = demo_xps(manifests, steps, weight, seed)
-    print(f"Training a baseline and an EnCodec-MMD (weight {weight:g}, delay alignment) for {steps} steps each; "
-          f"XPs in {out / 'dora'}", flush=True)
-    train_xps(xps, out / 'dora')
-    results = {}
+    check_held_out(manifests['evaluate'], settings.segment_duration)
+    start, start_text = resolve_start(settings, manifests, out)
+    xps = demo_xps(manifests, start, settings)
+    weights = ', '.join(f'{w:g}' for w in settings.weights)
+    print(f"Fine-tuning {len(xps)} codecs from the {start_text}: MMD weights {weights} (scale "
+          f"{settings.scale}, delay alignment), seeds 0-{settings.seeds - 1}, {xps[0].steps} steps each, "
+          f"{settings.jobs} at a time; XPs in {out / 'dora'}", flush=True)
+    train_xps(xps, out / 'dora', settings.jobs)
+    start_name = start.removeprefix('//pretrained/')
+    start_figures = measure(start_name, manifests['evaluate'], settings, 'measuring start',
+                            cache=out / 'dora' / f'start-{hashlib.sha256(start_name.encode()).hexdigest()[:12]}.json')
+    runs: tp.Dict[str, tp.List[dict]] = {}
     for xp in xps:
         assert xp.folder is not None
-        results[xp.label] = evaluate_codec(xp.folder, manifests['evaluate'], segment_duration, max_segments, seed)
-        results[xp.label].update(sig=xp.folder.name, weight=xp.weight)
-    table, sentence = format_table(results), verdict(results)
-    print(f"\nHeld-out track(s) of {manifests['evaluate']}:\n{table}\n\n{sentence}")
-    report = {'steps': steps, 'weight': weight, 'seed': seed, 'segment_duration': segment_duration,
-              'data': {split: str(path) for split, path in manifests.items()}, 'verdict': sentence,
-              'results': results}
+        figures = measure(xp.folder / 'checkpoint.th', manifests['evaluate'], settings,
+                          f'measuring {xp.label} seed {xp.seed}', cache=xp.folder / 'demo_measurement.json')
+        runs.setdefault(xp.label, []).append({**figures, 'sig': xp.folder.name, 'seed': xp.seed, 'weight': xp.weight})
+    labels = list(runs)
+    base_label = labels[0]
+    sentences = [verdict(base_label, runs[base_label], label, runs[label]) for label in labels[1:]]
+    if settings.sweep:
+        sentences = [f"{label}: {sentence}" for label, sentence in zip(labels[1:], sentences)]
+    first = runs[base_label][0]
+    samples = first['dependence_samples']
+    print(f"\nHeld-out track(s) of {manifests['evaluate']}: {first['num_clips']} segments of {first['clip_seconds']:g} s; "
+          f"{settings.seeds} seed(s) per codec, mean ± 95 % interval; dependence over {samples['delay']:,} "
+          f"delay-aligned and {samples['parallel']:,} parallel samples for every codec, MMD over "
+          f"{first['mmd_samples']:,} samples.")
+    print(format_table(runs, start_figures))
+    print('\nWorking-codec checks (SI-SNR >= 0 dB, code ablation gap >= 10 dB, every codebook entropy >= half of '
+          'log2(bins)), every seed:')
+    for label, members in {'start': [{**start_figures, 'seed': '-'}], **runs}.items():
+        failures = failed_checks(members)
+        print(f"  {label}: {'all passed' if not failures else '; '.join(failures)}")
+    print('\n' + '\n'.join(sentences))
+    report = {'settings': {**vars(settings), 'weights': list(settings.weights)}, 'start': start_text,
+              'data': {split: str(path) for split, path in manifests.items()}, 'verdict': sentences,
+              'start_codec': start_figures, 'runs': runs,
+              'summary': {label: {k: v.to_dict() for k, v in summarize(r).items()} for label, r in runs.items()}}
     out.mkdir(parents=True, exist_ok=True)
-    (out / 'report.json').write_text(json.dumps(report, indent=2))
-    plot = plot_results(results, out / 'demo.png')
-    print(f"Wrote {out / 'report.json'} and {plot}")
-    print("Train on the same data yourself: uv run dora -P audiocraft_mmd run solver=compression/encodec_mmd_debug "
-          + ' '.join(f'datasource.{split}={path}' for split, path in manifests.items()))
+    name = f"{'sweep' if settings.sweep else 'report'}-{settings.scale}"  # runs of other modes share the XPs
+    (out / f'{name}.json').write_text(json.dumps(report, indent=2))
+    plot = plot_sweep(runs, xps, out / f'{name}.png') if settings.sweep else plot_results(runs, out / f'{name}.png')
+    print(f"Wrote {out / f'{name}.json'} and {plot}")
+    print(f"Train on the same data yourself: uv run dora -P audiocraft_mmd run {SOLVER} "
+          + ' '.join(f'datasource.{split}={path}' for split, path in manifests.items()) + f' continue_from={start}')
     return report

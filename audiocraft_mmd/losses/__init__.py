@@ -12,11 +12,13 @@ from .mmd import (
     ALIGNMENTS,
     KernelDiagnostics,
     MMDLoss,
+    SCALES,
     align_codes,
     default_chunk_size,
     factorize,
     kernel_diagnostics,
     mmd2_unbiased,
+    scale_samples,
     select_frames,
 )
 
@@ -29,6 +31,7 @@ __all__ = [
     "MMDLoss",
     "MultiScaleGaussianKernel",
     "QuadraticKernel",
+    "SCALES",
     "SquaredInverseKernel",
     "align_codes",
     "build_kernel",
@@ -36,5 +39,6 @@ __all__ = [
     "factorize",
     "kernel_diagnostics",
     "mmd2_unbiased",
+    "scale_samples",
     "select_frames",
 ]

@@ -9,7 +9,8 @@ backward. That is cheaper than recomputing the blocks in the backward, for the s
 
 :class:`MMDLoss` implements Algorithm 1 on codes [B, K, N, T]: optional "delay" alignment of the
 K codebooks, batch and time grouped into S samples, one independent permutation per codebook to
-sample the factorized distribution, then eq. (7).
+sample the factorized distribution, optionally a scale-free transform of the samples
+(:func:`scale_samples`), then eq. (7).
 """
 import dataclasses
 import math
@@ -26,16 +27,27 @@ __all__ = [
     "ALIGNMENTS",
     "MMDLoss",
     "KernelDiagnostics",
+    "SCALES",
     "align_codes",
     "default_chunk_size",
     "factorize",
     "kernel_diagnostics",
     "mmd2_unbiased",
+    "scale_samples",
     "select_frames",
 ]
 
 ALIGNMENTS: tp.Tuple[str, ...] = ("delay", "parallel")
 """Valid ``alignment`` values of :class:`MMDLoss`."""
+
+SCALES: tp.Tuple[str, ...] = ("fixed", "standardized", "median")
+"""Valid ``scale`` values of :class:`MMDLoss` (see :func:`scale_samples`)."""
+
+# Samples used for the median pairwise distance of ``scale="median"`` (all pairs among them).
+_MEDIAN_MAX_SAMPLES = 1024
+# A spread (std, distance) at most this many epsilons of the dtype times the samples' magnitude
+# is rounding noise: the feature (or the whole set of samples) is treated as constant.
+_DEGENERATE_EPS = 64
 
 # Target size of one [chunk, chunk] block of kernel values. On CPU smaller blocks stay in cache
 # and run faster (see benchmarks/mmd_loss.py); on accelerators larger blocks keep the GPU busy.
@@ -271,6 +283,85 @@ def mmd2_unbiased(x: torch.Tensor, y: torch.Tensor, kernel: Kernel,
             return _mmd2_chunked(x, y, kernel, chunk_size, False, False)[0]
 
 
+def _degenerate_floor(magnitude: torch.Tensor) -> torch.Tensor:
+    """Largest spread that is still rounding noise for values of ``magnitude`` (any shape)."""
+    finfo = torch.finfo(magnitude.dtype)
+    return (magnitude * (_DEGENERATE_EPS * finfo.eps)).clamp_min(finfo.tiny)
+
+
+def _evenly_spaced(x: torch.Tensor, max_samples: int) -> torch.Tensor:
+    """At most ``max_samples`` evenly spaced rows of ``x`` [S, D] (first and last included)."""
+    n = min(max_samples, x.shape[0])
+    index = torch.linspace(0, x.shape[0] - 1, n, device=x.device).round().long()
+    return x[index]
+
+
+def _median_distance(x: torch.Tensor) -> torch.Tensor:
+    """Scale of the joint samples ``x`` [S, D] for ``scale="median"``, a 0-dim tensor, no grad.
+
+    The median distance over all pairs i < j of at most 1024 evenly spaced samples (exact
+    differences, deterministic). Where it is rounding noise (most pairs identical, e.g. silent
+    clips), the root mean squared distance over all pairs of all samples; where that is noise
+    too (all samples identical), 1. No host synchronisation.
+    """
+    S = x.shape[0]
+    median = torch.pdist(_evenly_spaced(x, _MEDIAN_MAX_SAMPLES)).median()
+    var = (x - x.mean(dim=0)).pow(2).mean(dim=0)
+    rms = (var.sum() * (2 * S / (S - 1))).sqrt()  # mean over i != j of |x_i - x_j|^2
+    floor = _degenerate_floor(x.abs().amax())
+    one = torch.ones_like(median)
+    return torch.where(median > floor, median, torch.where(rms > floor, rms, one))
+
+
+def scale_samples(x: torch.Tensor, y: torch.Tensor, scale: str) -> tp.Tuple[torch.Tensor, torch.Tensor]:
+    """Make the MMD blind to the latent's overall scale (or not), before the kernel.
+
+    The statistics come from the joint samples ``x`` only and are detached (no gradient flows
+    through them); ``y`` (per-codebook permutations of ``x``, same marginals) gets the same
+    transform.
+
+    - ``fixed``: ``x`` and ``y`` returned as they are (the paper's fixed bandwidths).
+    - ``standardized``: each feature d is centred on its mean over ``x`` and divided by its
+      standard deviation over ``x`` (population std). A constant feature (std at rounding level,
+      or 0) becomes exactly 0 on both sides and gets no gradient: it carries no dependence.
+    - ``median``: ``x`` and ``y`` divided by the median distance between joint samples (see
+      :func:`_median_distance`); for distance kernels this is the same as multiplying every
+      bandwidth by that distance.
+
+    With ``standardized`` or ``median``, ``c * x`` and ``c * y`` give the same output for any c > 0.
+    Computed in float32 (float64 for float64 inputs) with autocast disabled.
+
+    Args:
+        x: [S, D] joint samples.
+        y: [M, D] factorized samples.
+        scale: one of :data:`SCALES`.
+    Returns:
+        ``(x', y')`` of shapes [S, D] and [M, D], differentiable w.r.t. ``x`` and ``y``.
+    Raises:
+        ValueError: unknown ``scale``, or samples :func:`mmd2_unbiased` would reject.
+    """
+    if scale not in SCALES:
+        raise ValueError(f"Unknown scale {scale!r}; expected one of {', '.join(map(repr, SCALES))}.")
+    _check_samples(x, y)
+    if scale == "fixed":
+        return x, y
+    dtype = _compute_dtype(x, y)
+    with torch.autocast(device_type=x.device.type, enabled=False):
+        x, y = x.to(dtype), y.to(dtype)
+        with torch.no_grad():
+            xd = x.detach()
+            if scale == "standardized":
+                std, mean = torch.std_mean(xd, dim=0, correction=0)
+                constant = std <= _degenerate_floor(xd.abs().amax(dim=0))
+                inv = torch.where(constant, torch.zeros_like(std), std.reciprocal())
+            else:
+                mean = None
+                inv = _median_distance(xd).reciprocal()
+        if mean is not None:
+            x, y = x - mean, y - mean
+        return x * inv, y * inv
+
+
 def _generator_device(generator: tp.Optional[torch.Generator]) -> torch.device:
     return torch.device("cpu") if generator is None else generator.device
 
@@ -365,8 +456,7 @@ def kernel_diagnostics(x: torch.Tensor, kernel: Kernel, max_samples: int = 256,
         n = min(max_samples, x.shape[0])
         if n < 2:
             raise ValueError(f"kernel_diagnostics needs at least 2 samples, got {x.shape[0]}.")
-        index = torch.linspace(0, x.shape[0] - 1, n, device=x.device).round().long()
-        sub = x[index]
+        sub = _evenly_spaced(x, n)
         sub = sub - sub.mean(dim=0)
         rows, cols = torch.triu_indices(n, n, offset=1, device=x.device)
         d2 = pairwise_sqdist(sub, sub)[rows, cols]
@@ -402,6 +492,8 @@ class MMDLoss(nn.Module):
         kernel_params: parameters for :func:`~.kernels.build_kernel` (only with a kernel name).
         frames_per_item: if set, keep that many random aligned frames per item to bound S.
         chunk_size: rows per block in :func:`mmd2_unbiased`.
+        scale: ``fixed`` (paper: samples as they are), ``standardized`` or ``median`` (blind to the
+            latent's overall scale), see :func:`scale_samples`.
         collapse_check_every: refresh ``last_diagnostics`` (see :func:`kernel_diagnostics`) on the
             first call and every that many calls, warning once per instance on collapse; 0 disables.
     """
@@ -409,11 +501,13 @@ class MMDLoss(nn.Module):
     def __init__(self, kernel: tp.Union[str, Kernel] = "multiscale_gaussian", alignment: str = "delay",
                  kernel_params: tp.Optional[tp.Dict[str, tp.Any]] = None,
                  frames_per_item: tp.Optional[int] = None, chunk_size: tp.Optional[int] = None,
-                 collapse_check_every: int = 100):
+                 collapse_check_every: int = 100, scale: str = "fixed"):
         super().__init__()
         if alignment not in ALIGNMENTS:
             raise ValueError(f"Unknown alignment {alignment!r}; expected one of "
                              f"{', '.join(map(repr, ALIGNMENTS))}.")
+        if scale not in SCALES:
+            raise ValueError(f"Unknown scale {scale!r}; expected one of {', '.join(map(repr, SCALES))}.")
         if isinstance(kernel, Kernel):
             if kernel_params:
                 raise ValueError("kernel_params can only be given with a kernel name, not a Kernel instance.")
@@ -427,6 +521,7 @@ class MMDLoss(nn.Module):
         if collapse_check_every < 0:
             raise ValueError(f"collapse_check_every must be >= 0, got {collapse_check_every}.")
         self.alignment = alignment
+        self.scale = scale
         self.frames_per_item = frames_per_item
         self.chunk_size = chunk_size
         self.collapse_check_every = collapse_check_every
@@ -455,7 +550,8 @@ class MMDLoss(nn.Module):
         return joint.reshape(S, K * N), factorized.reshape(S, K * N)
 
     def forward(self, codes: torch.Tensor, generator: tp.Optional[torch.Generator] = None) -> torch.Tensor:
-        """MMD^2 between joint and factorized samples of ``codes``.
+        """MMD^2 between joint and factorized samples of ``codes``, after :func:`scale_samples`
+        (the collapse check sees the scaled samples, as the kernel does).
 
         Args:
             codes: [B, K, N, T] per-codebook code vectors (K codebooks of dimension N, T frames).
@@ -463,7 +559,7 @@ class MMDLoss(nn.Module):
         Returns:
             0-dim float32 tensor (float64 for float64 codes), differentiable w.r.t. ``codes``.
         """
-        x, y = self.samples(codes, generator)
+        x, y = scale_samples(*self.samples(codes, generator), self.scale)
         self._check_collapse(x)
         return mmd2_unbiased(x, y, self.kernel, self.chunk_size)
 
@@ -483,5 +579,5 @@ class MMDLoss(nn.Module):
             warnings.warn(msg, RuntimeWarning, stacklevel=3)
 
     def extra_repr(self) -> str:
-        return (f"kernel={self.kernel!r}, alignment={self.alignment!r}, "
+        return (f"kernel={self.kernel!r}, alignment={self.alignment!r}, scale={self.scale!r}, "
                 f"frames_per_item={self.frames_per_item}, chunk_size={self.chunk_size}")

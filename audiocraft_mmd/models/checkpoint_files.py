@@ -6,6 +6,7 @@ from pathlib import Path
 
 import torch
 
+from ..compat import allow_audiocraft_checkpoints
 from ..errors import ConfigurationError
 
 
@@ -15,6 +16,7 @@ def read_checkpoint(path: tp.Union[str, Path], expected: str) -> tp.Any:
     Raises:
         ConfigurationError: ``path`` is not a readable torch checkpoint; the message says ``expected``.
     """
+    allow_audiocraft_checkpoints()  # training checkpoints hold the XP's OmegaConf config
     try:
         return torch.load(path, map_location='cpu', weights_only=True, mmap=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, OSError) as exc:

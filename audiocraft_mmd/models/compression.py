@@ -3,7 +3,7 @@ import typing as tp
 from pathlib import Path
 
 import torch
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 from audiocraft.models import CompressionModel
 
 from ..environment import setup_audiocraft_environment
@@ -18,10 +18,19 @@ EXPORTED_COMPRESSION_FILE = 'compression_state_dict.bin'  # the name MusicGen.ge
 class CompressionSource(tp.NamedTuple):
     """Where a compression model lives. ``kind``: 'pretrained' (``name`` is a release name for
     ``CompressionModel.get_pretrained``), 'checkpoint' (a compression XP's training checkpoint at ``path``)
-    or 'exported' (``audiocraft.utils.export`` output at ``path``)."""
+    or 'exported' (``audiocraft.utils.export`` output at ``path``). ``state``: the file's contents,
+    memory-mapped when it was located, so that loading the model does not read the file again."""
     kind: str
     name: str
     path: tp.Optional[Path] = None
+    state: tp.Optional[dict] = None
+
+
+class Codec(tp.NamedTuple):
+    """A loaded compression model (eval mode) and the config of the XP that trained it (None for a
+    release loaded by name)."""
+    model: CompressionModel
+    cfg: tp.Optional[DictConfig]
 
 
 def locate_compression_model(name: tp.Union[str, Path]) -> CompressionSource:
@@ -56,17 +65,32 @@ def locate_compression_model(name: tp.Union[str, Path]) -> CompressionSource:
     if solver not in ('compression', 'compression_mmd') or not (exported or 'model' in state['best_state']):
         raise ConfigurationError(f"{path} is the checkpoint of a '{solver}' XP, not of a compression model; "
                                  f"expected {_FORMS}.")
-    return CompressionSource('exported' if exported else 'checkpoint', name, path)
+    return CompressionSource('exported' if exported else 'checkpoint', name, path, state)
+
+
+def load_codec(name: tp.Union[str, Path, CompressionSource], device: tp.Union[str, torch.device] = 'cpu') -> Codec:
+    """Compression model and its XP config from ``//sig/SIG``, ``//pretrained/NAME``, a training checkpoint,
+    an exported file, an export folder (errors: see :func:`locate_compression_model`) or a located source.
+
+    A file is read once: the model is built from the state read when it was located, as
+    ``CompressionSolver.model_from_checkpoint`` and ``audiocraft.models.loaders`` build it.
+    """
+    from audiocraft.models import builders
+    source = name if isinstance(name, CompressionSource) else locate_compression_model(name)
+    if source.kind == 'pretrained':
+        return Codec(CompressionModel.get_pretrained(source.name, device=device), None)
+    state = source.state
+    if state is None:  # a source made by hand, without its contents
+        state = read_checkpoint(source.path, _FORMS)
+    cfg = OmegaConf.create(state['xp.cfg'])  # exported files hold it as YAML, checkpoints as a config
+    cfg.device = str(device)
+    weights = state['best_state'] if source.kind == 'exported' else state['best_state']['model']
+    model = builders.get_compression_model(cfg).to(device)
+    model.load_state_dict(weights)
+    return Codec(model.eval(), cfg)
 
 
 def load_compression_model(name: tp.Union[str, Path, CompressionSource],
                            device: tp.Union[str, torch.device] = 'cpu') -> CompressionModel:
-    """Compression model in eval mode from ``//sig/SIG``, ``//pretrained/NAME``, a training checkpoint,
-    an exported file, an export folder (errors: see :func:`locate_compression_model`) or a located source."""
-    from audiocraft.solvers.compression import CompressionSolver
-    source = name if isinstance(name, CompressionSource) else locate_compression_model(name)
-    if source.kind == 'pretrained':
-        return CompressionModel.get_pretrained(source.name, device=device)
-    if source.kind == 'exported':
-        return CompressionModel.get_pretrained(str(source.path), device=device)
-    return CompressionSolver.model_from_checkpoint(str(source.path), device=device)
+    """Compression model in eval mode (see :func:`load_codec`)."""
+    return load_codec(name, device).model

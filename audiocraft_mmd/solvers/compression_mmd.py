@@ -11,8 +11,7 @@ from audiocraft.models import EncodecModel
 from audiocraft.solvers.compression import CompressionSolver
 
 from ..compat import safe_checkpoint_state
-from ..losses import ALIGNMENTS, MMDLoss
-from ..metrics.dependence import DependenceAccumulator
+from ..losses import MMDLoss
 from ..quantization import codebook_vectors, dropout_gradient_mask, mask_gradient
 from .macro_batch import MacroBatch
 from .mmd_config import MMDConfig, MMDConfigError
@@ -44,11 +43,19 @@ class CompressionMMDSolver(SkipNullSplitStages, CompressionSolver):
         self.mmd_loss = MMDLoss(kernel=self.mmd_cfg.kernel, alignment=self.mmd_cfg.alignment,
                                 kernel_params=self.mmd_cfg.kernel_params,
                                 frames_per_item=self.mmd_cfg.frames_per_item,
-                                chunk_size=self.mmd_cfg.chunk_size, collapse_check_every=10)
+                                chunk_size=self.mmd_cfg.chunk_size, scale=self.mmd_cfg.scale,
+                                collapse_check_every=10)
         self.macro_batch = MacroBatch(self.mmd_cfg.num_batches)
         self.mmd_rng = torch.Generator()
         self._last_train_step = -1
         self.register_stateful('macro_batch')
+        batches = len(self.dataloaders['train']) if 'train' in self.dataloaders else 0
+        if batches and self.train_updates_per_epoch > batches:
+            self.logger.warning("optim.updates_per_epoch=%d, but the train set holds %d batches per epoch "
+                                "(dataset.train.num_samples / dataset.batch_size): each epoch stops after %d "
+                                "updates; set dataset.train.num_samples=%d for %d.", self.train_updates_per_epoch,
+                                batches, batches, self.train_updates_per_epoch * self.cfg.dataset.batch_size,
+                                self.train_updates_per_epoch)
         if self.train_updates_per_epoch % self.mmd_cfg.num_batches:
             self.logger.info("optim.updates_per_epoch=%d is not a multiple of mmd.num_batches=%d: the last "
                              "macro-batch of each epoch holds %d batches.", self.train_updates_per_epoch,
@@ -97,20 +104,23 @@ class CompressionMMDSolver(SkipNullSplitStages, CompressionSolver):
         start = time.time()
         train = self.mmd_cfg.weight > 0
         with torch.set_grad_enabled(train):
-            vectors = self.codebook_vectors(audio.to(self.device))
+            vectors, latent_rms = self.codebook_vectors(audio.to(self.device))
             loss = self.mmd_loss(vectors, generator=self.mmd_rng)
             if train:
                 (self.mmd_cfg.weight * loss).backward()
         num_samples = vectors.shape[0] * self.mmd_cfg.frames_used(vectors.shape[-1], vectors.shape[1])
-        metrics = {'mmd': loss.detach(), 'mmd_time': time.time() - start, 'mmd_samples': num_samples}
+        # latent_rms beside the MMD: with mmd.scale=fixed a lower MMD can come from a shrinking latent alone
+        metrics = {'mmd': loss.detach(), 'latent_rms': latent_rms, 'mmd_time': time.time() - start,
+                   'mmd_samples': num_samples}
         diagnostics = self.mmd_loss.last_diagnostics  # what the kernel sees, refreshed every 10 calls
         if diagnostics is not None:
             metrics['mmd_sqdist'] = diagnostics.median_sqdist
             metrics['mmd_kernel_active'] = diagnostics.active_fraction
         return metrics
 
-    def codebook_vectors(self, audio: torch.Tensor) -> torch.Tensor:
-        """Per-codebook vectors [B, K, D, T] of ``audio`` [B, C, L], gradient to the encoder only.
+    def codebook_vectors(self, audio: torch.Tensor) -> tp.Tuple[torch.Tensor, float]:
+        """Per-codebook vectors [B, K, D, T] of ``audio`` [B, C, L], gradient to the encoder only, and the
+        rms of the encoder output (the latent scale).
 
         The encoder runs one stored batch at a time, under gradient checkpointing when enabled and
         gradients are on. With quantizer dropout (``rvq.q_dropout``), every codebook is used but only
@@ -125,59 +135,37 @@ class CompressionMMDSolver(SkipNullSplitStages, CompressionSolver):
                 emb = self._encode(chunk)
             embeddings.append(emb)
         emb = torch.cat(embeddings, dim=0)
+        latent_rms = float(emb.detach().double().pow(2).mean().sqrt())
         vectors = codebook_vectors(self.model.quantizer, emb, stream=self.mmd_cfg.stream)
         if getattr(self.model.quantizer, 'q_dropout', False) and torch.is_grad_enabled():
             keep = dropout_gradient_mask(vectors.shape[0], vectors.shape[1], self.mmd_rng)
             vectors = mask_gradient(vectors, keep)
-        return vectors
+        return vectors, latent_rms
 
     def evaluate(self):
-        """Evaluate stage: audiocraft's reconstruction metrics plus the codebook dependence.
+        """Evaluate stage: one pass of `audiocraft_mmd.metrics.CodecMeter` over the evaluate set.
 
-        Adds ``tc_percent_delay`` and ``tc_percent_parallel`` (the paper's I, bias-corrected, see
-        `audiocraft_mmd.metrics`) and ``mmd``, the mean MMD over the evaluate set cut into
-        macro-batches of ``mmd.num_batches x dataset.batch_size`` clips, with fixed draws so that
-        epochs and XPs compare.
+        Reports the codebook dependence (``tc_percent_delay``, ``tc_percent_parallel``: the paper's I,
+        bias-corrected), ``mmd`` (this XP's MMD, over macro-batches of ``mmd.num_batches x
+        dataset.batch_size`` clips with fixed draws, so that epochs and XPs compare), ``mmd_scale_free``,
+        ``latent_rms``, ``msspec``, ``sisnr_db``, the code ablation gap and the codebook usage; ``visqol``
+        as audiocraft computes it when ``evaluate.metrics.visqol`` is on.
         """
-        metrics = super().evaluate()
-        metrics.update(self.evaluate_dependence())
-        return metrics
-
-    def evaluate_dependence(self) -> tp.Dict[str, float]:
-        """Dependence figures of the codes of the evaluate set (see `evaluate`)."""
-        quantizer = self.model.quantizer
-        accumulators = {name: DependenceAccumulator(quantizer.total_codebooks, quantizer.bins, alignment=name)
-                        for name in ALIGNMENTS}
-        generator = torch.Generator().manual_seed(self.cfg.seed)
-        macro_clips = self.mmd_cfg.num_batches * self.cfg.dataset.batch_size
-        pending: tp.List[torch.Tensor] = []
-        mmds: tp.List[float] = []
-
-        def close_macro_batch() -> None:
-            vectors = torch.cat(pending)
-            pending.clear()
-            if vectors.shape[0] * self.mmd_cfg.frames_used(vectors.shape[-1], vectors.shape[1]) >= 2:
-                mmds.append(self.mmd_loss(vectors, generator=generator).item())
-
+        from audiocraft.solvers.compression import evaluate_audio_reconstruction
+        from ..metrics.codec import CodecMeter
+        self.model.eval()
+        meter = CodecMeter(self.model, self.cfg, macro_clips=self.mmd_cfg.num_batches * self.cfg.dataset.batch_size,
+                           seed=self.cfg.seed)
         loader = self.dataloaders['evaluate']
-        lp = self.log_progress(f'{self.current_stage} dependence', loader, total=len(loader),
-                               updates=self.log_updates)
-        with torch.no_grad():
-            for batch in lp:
-                emb = self._encode(batch.to(self.device))
-                codes = quantizer.encode(emb).cpu()  # [B, K, T]
-                for accumulator in accumulators.values():
-                    accumulator.update(codes)
-                pending.append(codebook_vectors(quantizer, emb, stream=self.mmd_cfg.stream))
-                if sum(v.shape[0] for v in pending) >= macro_clips:
-                    close_macro_batch()
-            if pending:
-                close_macro_batch()
-        metrics = {f'tc_percent_{name}': accumulator.result(generator=generator).tc_percent
-                   for name, accumulator in accumulators.items()}
-        if mmds:
-            metrics['mmd'] = sum(mmds) / len(mmds)
-        return metrics
+        lp = self.log_progress(f'{self.current_stage} inference', loader, total=len(loader), updates=self.log_updates)
+        visqol = flashy.averager()
+        visqol_metrics: tp.Dict[str, float] = {}
+        for batch in lp:
+            y_pred = meter.update(batch.to(self.device))
+            if self.cfg.evaluate.metrics.visqol:
+                visqol_metrics = visqol({'visqol': evaluate_audio_reconstruction(y_pred.cpu(), batch.cpu(),
+                                                                                 self.cfg)['visqol']})
+        return {**meter.result().to_metrics(), **visqol_metrics}
 
     def _encode(self, x: torch.Tensor) -> torch.Tensor:
         x, _ = self.model.preprocess(x)

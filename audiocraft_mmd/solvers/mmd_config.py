@@ -6,7 +6,7 @@ import typing as tp
 import omegaconf
 
 from ..errors import ConfigurationError
-from ..losses import ALIGNMENTS, KERNELS, build_kernel
+from ..losses import ALIGNMENTS, KERNELS, SCALES, build_kernel
 from ..quantization import STREAMS
 
 
@@ -28,6 +28,8 @@ class MMDConfig:
         frames_per_item: keep this many random aligned frames per clip to bound the sample count S.
         gradient_checkpointing: recompute the encoder in the MMD backward instead of storing it.
         chunk_size: rows per block in the MMD (None: automatic).
+        scale: ``fixed`` (paper), ``standardized`` or ``median`` (blind to the latent's overall scale),
+            see ``audiocraft_mmd.losses.scale_samples``.
     """
     weight: float = 1e3
     num_batches: int = 32
@@ -38,6 +40,7 @@ class MMDConfig:
     frames_per_item: tp.Optional[int] = None
     gradient_checkpointing: bool = True
     chunk_size: tp.Optional[int] = None
+    scale: str = 'fixed'
 
     @classmethod
     def from_cfg(cls, cfg: omegaconf.DictConfig) -> 'MMDConfig':
@@ -78,6 +81,8 @@ class MMDConfig:
             raise MMDConfigError(f"mmd.frames_per_item must be null or an integer >= 1, got {self.frames_per_item!r}.")
         if self.chunk_size is not None and (not isinstance(self.chunk_size, int) or self.chunk_size < 1):
             raise MMDConfigError(f"mmd.chunk_size must be null or an integer >= 1, got {self.chunk_size!r}.")
+        if self.scale not in SCALES:
+            raise MMDConfigError(f"mmd.scale must be one of {', '.join(SCALES)}, got {self.scale!r}.")
 
     def frames_used(self, num_frames: int, num_codebooks: int) -> int:
         """Aligned frames per clip that enter the MMD, for clips of ``num_frames`` frames."""

@@ -24,7 +24,10 @@ class CompressionMMDExplorer(CompressionExplorer):
                 tt.leaf("mmd", ".2e"),
                 tt.leaf("tc_percent_delay", ".4f"),
                 tt.leaf("tc_percent_parallel", ".4f"),
-                tt.leaf("sisnr", ".2f"),
+                tt.leaf("mmd_scale_free", ".2e"),
+                tt.leaf("latent_rms", ".3f"),
+                tt.leaf("sisnr_db", ".2f"),
+                tt.leaf("code_ablation_gap_db", ".1f"),
             ], align=">"),
         ]
 
