@@ -108,7 +108,7 @@ def test_documented_commands_name_things_that_exist():
     """Each solver, grid and subcommand the docs show exists; the tests run each of these workflows."""
     commands = _documented_commands()
     assert commands
-    subcommands = set(build_parser()._subparsers._group_actions[0].choices)
+    subcommands = build_parser()._subparsers._group_actions[0].choices  # {name: subparser}
     for command in commands:
         for solver in re.findall(r'solver=(\S+)', command):
             assert (REPO / 'config' / 'solver' / f'{solver}.yaml').is_file(), command
