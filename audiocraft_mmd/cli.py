@@ -112,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
                            "'train' (train it on the given music first, ~20 min on one core) or a compression model "
                            "(//sig/SIG, a checkpoint or an exported file)")
     demo.add_argument('--jobs', type=int, default=None, help="codecs trained at a time (default: 2, or 1 on one core)")
-    demo.add_argument('--out', default='demo', help="report.json, the figure and the XPs go here (default ./demo)")
+    demo.add_argument('--out', default='demo', help="report-SCALE.json, its figure and the XPs go here (default ./demo)")
     demo.add_argument('--cache', help="where the prepared music is cached (default ~/.cache/audiocraft-mmd/demo-data)")
     demo.add_argument('--segment-duration', type=float, default=5., help="held-out segment length in s (default 5)")
     demo.add_argument('--segments', type=int, default=None, help="at most this many held-out segments")

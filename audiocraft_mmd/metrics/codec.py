@@ -31,7 +31,6 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
 from ..errors import ConfigurationError, MissingDataError
-from ..losses import MMDLoss
 from .dependence import ALIGNMENTS, DependenceAccumulator, DependenceResult
 
 # Working-codec thresholds (issue 9): the decoder must use its codes, reconstruct, and use its codebooks.
@@ -213,11 +212,8 @@ class CodecMeter:
         self.sisnr = builders.get_loss('sisnr', losses).to(self.device)
         self.mmd_cfg = MMDConfig.from_cfg(cfg) if cfg is not None and cfg.get('mmd') is not None else MMDConfig()
         self.rvq = isinstance(model, EncodecModel) and isinstance(model.quantizer, ResidualVectorQuantizer)
-        common = dict(kernel=self.mmd_cfg.kernel, alignment=self.mmd_cfg.alignment,
-                      kernel_params=self.mmd_cfg.kernel_params, frames_per_item=self.mmd_cfg.frames_per_item,
-                      chunk_size=self.mmd_cfg.chunk_size, collapse_check_every=0)
-        self.mmd_loss = MMDLoss(scale='fixed', **common)
-        self.scale_free_loss = MMDLoss(scale='standardized', **common)
+        self.mmd_loss = self.mmd_cfg.build_loss(scale='fixed')
+        self.scale_free_loss = self.mmd_cfg.build_loss(scale='standardized')
         self.macro_clips = macro_clips
         self.seed = seed
         self._generators = [torch.Generator().manual_seed(seed) for _ in range(2)]  # same draws for both MMDs

@@ -11,7 +11,6 @@ from audiocraft.models import EncodecModel
 from audiocraft.solvers.compression import CompressionSolver
 
 from ..compat import safe_checkpoint_state
-from ..losses import MMDLoss
 from ..quantization import codebook_vectors, dropout_gradient_mask, mask_gradient
 from .macro_batch import MacroBatch
 from .mmd_config import MMDConfig, MMDConfigError
@@ -40,11 +39,7 @@ class CompressionMMDSolver(SkipNullSplitStages, CompressionSolver):
         super().__init__(cfg)
         num_codebooks = self._rvq_codebooks()
         self.mmd_cfg.check_model(num_codebooks, self._frames_per_clip(), cfg.dataset.batch_size)
-        self.mmd_loss = MMDLoss(kernel=self.mmd_cfg.kernel, alignment=self.mmd_cfg.alignment,
-                                kernel_params=self.mmd_cfg.kernel_params,
-                                frames_per_item=self.mmd_cfg.frames_per_item,
-                                chunk_size=self.mmd_cfg.chunk_size, scale=self.mmd_cfg.scale,
-                                collapse_check_every=10)
+        self.mmd_loss = self.mmd_cfg.build_loss(collapse_check_every=10)
         self.macro_batch = MacroBatch(self.mmd_cfg.num_batches)
         self.mmd_rng = torch.Generator()
         self._last_train_step = -1

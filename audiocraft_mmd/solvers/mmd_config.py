@@ -6,7 +6,7 @@ import typing as tp
 import omegaconf
 
 from ..errors import ConfigurationError
-from ..losses import ALIGNMENTS, KERNELS, SCALES, build_kernel
+from ..losses import ALIGNMENTS, KERNELS, SCALES, MMDLoss, build_kernel
 from ..quantization import STREAMS
 
 
@@ -83,6 +83,13 @@ class MMDConfig:
             raise MMDConfigError(f"mmd.chunk_size must be null or an integer >= 1, got {self.chunk_size!r}.")
         if self.scale not in SCALES:
             raise MMDConfigError(f"mmd.scale must be one of {', '.join(SCALES)}, got {self.scale!r}.")
+
+    def build_loss(self, scale: tp.Optional[str] = None, collapse_check_every: int = 0) -> MMDLoss:
+        """The `MMDLoss` of these settings; ``scale`` replaces ``mmd.scale`` (the measurement compares
+        codecs at fixed and standardized scales whatever they trained with)."""
+        return MMDLoss(kernel=self.kernel, alignment=self.alignment, kernel_params=self.kernel_params,
+                       frames_per_item=self.frames_per_item, chunk_size=self.chunk_size,
+                       scale=self.scale if scale is None else scale, collapse_check_every=collapse_check_every)
 
     def frames_used(self, num_frames: int, num_codebooks: int) -> int:
         """Aligned frames per clip that enter the MMD, for clips of ``num_frames`` frames."""
