@@ -76,8 +76,7 @@ def _demo(args: argparse.Namespace) -> int:
     from .environment import cache_dir
     settings = DemoSettings(steps=args.steps, seeds=args.seeds, weight=args.weight, scale=args.scale, sweep=args.sweep,
                             start=args.start, segment_duration=args.segment_duration, max_segments=args.segments,
-                            **({'jobs': args.jobs} if args.jobs else {}))
-    settings.validate()  # before the cache directory is touched
+                            **({'jobs': args.jobs} if args.jobs is not None else {}))
     run_demo(out=Path(args.out), cache=Path(args.cache) if args.cache else cache_dir() / 'demo-data',
              audio=Path(args.audio) if args.audio else None, settings=settings)
     return 0
