@@ -171,8 +171,12 @@ def main(argv: tp.Optional[tp.List[str]] = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
-    from .environment import AudiocraftConfigError
+    import logging
+    from .environment import AudiocraftConfigError, silence_dependency_notices
     from .errors import ConfigurationError
+    silence_dependency_notices()
+    # audiocraft logs "Dora directory: ..." at WARNING level when its environment is first read
+    logging.getLogger('audiocraft.environment').setLevel(logging.ERROR)
     try:
         return args.func(args)
     except (ConfigurationError, AudiocraftConfigError) as exc:  # the user's input: the message says what to change

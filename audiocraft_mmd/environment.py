@@ -56,6 +56,25 @@ def cache_dir() -> Path:
     return Path(os.environ.get(CACHE_ENV, default))
 
 
+def ensure_writable_dir(path: Path, how_to_change: str = f"set {CACHE_ENV} to a writable directory") -> Path:
+    """Check that ``path`` (or, when it does not exist yet, its nearest existing parent) is a directory in
+    which files can be written, without creating anything; otherwise raise `AudiocraftConfigError` naming
+    the directory and ``how_to_change`` it."""
+    path = Path(path)
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    try:
+        if not existing.is_dir():
+            raise NotADirectoryError(20, 'a file is in the way', str(existing))
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as exc:
+        raise AudiocraftConfigError(f"Cannot write to {path} ({exc.strerror or type(exc).__name__} at {existing}): "
+                                    f"{how_to_change}.") from None
+    return path
+
+
 def _is_config_tree(path: Path) -> bool:
     return (path / 'config.yaml').is_file() and (path / 'solver').is_dir()
 
@@ -144,6 +163,8 @@ def _find_sdist(version: str, index: str) -> tuple[str, str | None]:
 
 def fetch_audiocraft_config(version: str, destination: Path) -> Path:
     """Download audiocraft's sdist for ``version`` and extract its ``config/`` into ``destination``."""
+    ensure_writable_dir(destination.parent, f"set {CACHE_ENV} to a writable directory (the config tree is cached "
+                                            f"there), or {CONFIG_DIR_ENV} to an audiocraft {version} config/ tree")
     index = _index_url()
     try:
         url, sha256 = _find_sdist(version, index)
@@ -180,6 +201,20 @@ def fetch_audiocraft_config(version: str, destination: Path) -> Path:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return destination
+
+
+def silence_dependency_notices() -> None:
+    """Hide the notices of dependencies that say nothing about the user's run; for entry points only.
+
+    Hydra warns on every config composition that ``version_base="1.1"`` (audiocraft's, which the plugin
+    keeps for identical configs) will change in Hydra 1.4, and at each run that future versions will not
+    change the working directory (audiocraft's runs rely on the 1.1 behaviour, which is kept).
+    """
+    import warnings
+    from hydra.errors import Hydra14MigrationWarning
+    warnings.filterwarnings('ignore', category=Hydra14MigrationWarning)
+    warnings.filterwarnings('ignore', message='Future Hydra versions will no longer change working directory',
+                            category=UserWarning)
 
 
 def setup_audiocraft_environment() -> Path:

@@ -7,15 +7,20 @@ import logging
 import os
 import sys
 
-from .environment import AudiocraftConfigError, setup_audiocraft_environment
+from .environment import AudiocraftConfigError, setup_audiocraft_environment, silence_dependency_notices
 
 try:
     setup_audiocraft_environment()
 except AudiocraftConfigError as exc:  # offline without a cached config tree: the message says what to do
     sys.exit(f"error: {exc}")
+silence_dependency_notices()  # this module is the entry point of `dora -P audiocraft_mmd ...`
+
+from pathlib import Path  # noqa: E402
+import typing as tp  # noqa: E402
 
 import flashy  # noqa: E402
 import omegaconf  # noqa: E402
+from dora import get_xp, is_xp  # noqa: E402
 from dora.hydra import HydraMain  # noqa: E402
 
 # Imported on purpose: `audiocraft.utils.checkpoint` resolves //sig/ paths through it.
@@ -24,14 +29,24 @@ from audiocraft.environment import AudioCraftEnvironment  # noqa: E402
 from audiocraft.utils.cluster import get_slurm_parameters  # noqa: E402
 
 from . import solvers  # noqa: E402
-from .datasource import check_datasource  # noqa: E402
-from .errors import ConfigurationError  # noqa: E402
+from .datasource import check_datasource, check_datasource_files  # noqa: E402
+from .environment import audiocraft_config_dir, plugin_config_dir  # noqa: E402
+from .errors import ConfigurationError, run_checks  # noqa: E402
+from .models.checkpoint_files import check_resume_checkpoint  # noqa: E402
+from .overrides import compose_checked  # noqa: E402
 
-logger = logging.getLogger(__name__)
 
 
-def get_solver(cfg: omegaconf.DictConfig):
-    """Build the solver of ``cfg`` with per-GPU batch sizes, as `audiocraft.train.get_solver` does."""
+def get_solver(cfg: omegaconf.DictConfig, xp_folder: tp.Optional[Path] = None):
+    """Build the solver of ``cfg`` with per-GPU batch sizes, as `audiocraft.train.get_solver` does.
+
+    Before anything is built: every configuration problem the datasource and the solver's own checks
+    find is reported at once, then every file of the manifests the run reads is checked
+    (`audiocraft_mmd.datasource.check_datasource_files`; ``xp_folder``, by default the current Dora XP's,
+    receives the checked manifests of ``datasource.skip_bad_files=true``).
+    """
+    if xp_folder is None and is_xp():
+        xp_folder = get_xp().folder
     world_size = flashy.distrib.world_size()
     if cfg.dataset.batch_size % world_size:
         raise ConfigurationError(f"dataset.batch_size={cfg.dataset.batch_size} must be divisible by the number of "
@@ -44,12 +59,19 @@ def get_solver(cfg: omegaconf.DictConfig):
                                  f"divisible by the number of GPUs ({world_size}).")
             cfg.dataset[split].batch_size //= world_size
     audiocraft_train.resolve_config_dset_paths(cfg)
-    check_datasource(cfg)
+    run_checks([lambda: check_datasource(cfg), lambda: solvers.check_config(cfg)])
+    check_datasource_files(cfg, xp_folder)
     return solvers.get_solver(cfg)
 
 
 class PluginMain(HydraMain):
-    """Dora main of the plugin. XP names show an LM's tokenizer by its codec XP's MMD settings."""
+    """Dora main of the plugin. Misspelt override keys and config names get a one-line error with the
+    nearest valid one (`audiocraft_mmd.overrides`); XP names show an LM's tokenizer by its codec XP's MMD
+    settings."""
+
+    def _get_config_noinit(self, overrides: tp.List[str] = []) -> omegaconf.DictConfig:
+        return compose_checked(super()._get_config_noinit, overrides,
+                               config_dirs=[plugin_config_dir(), audiocraft_config_dir()])
 
     def short_name_part(self, key: str, value) -> str:
         """``compression_model_checkpoint=//sig/SIG`` reads ``tokenizer=SIG[mmd WEIGHT ALIGNMENT]``
@@ -70,11 +92,13 @@ def main(cfg):
     audiocraft_train.init_seed_and_system(cfg)
     log_name = '%s.log.{rank}' % cfg.execute_only if cfg.execute_only else 'solver.log.{rank}'
     flashy.setup_logging(level=str(cfg.logging.level).upper(), log_name=log_name)
+    logging.captureWarnings(True)  # e.g. the MMD's "kernel sees no signal" lands in the XP's log too
     flashy.distrib.init()
     try:
+        if is_xp():
+            check_resume_checkpoint(get_xp().folder)
         solver = get_solver(cfg)
     except ConfigurationError as exc:  # the user's input: its message says what to change
-        logger.error("%s", exc)
         sys.exit(f"error: {exc}")
     if cfg.show:
         solver.show()
@@ -87,6 +111,16 @@ def main(cfg):
         return
     return solver.run()
 
+
+def _print_configuration_error(exc_type, exc, tb, _default=sys.excepthook) -> None:
+    """Uncaught `ConfigurationError`s (e.g. from Dora composing an XP's config) print one message, no traceback."""
+    if issubclass(exc_type, ConfigurationError):
+        print(f"error: {exc}", file=sys.stderr)
+        return
+    _default(exc_type, exc, tb)
+
+
+sys.excepthook = _print_configuration_error
 
 # As @hydra_main does; the module attribute `main` must be the wrapped object (Dora pickles it by name).
 main = PluginMain(main, config_name='config', config_path='config', version_base='1.1')

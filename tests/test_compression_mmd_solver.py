@@ -103,7 +103,7 @@ def test_macro_batch_schedule_within_an_epoch(solver):
     ('mmd.num_batches=0', r'mmd\.num_batches must be an integer >= 1'),
     ('mmd.stream=codes', r'mmd\.stream must be one of quantized, residual'),
     ('mmd.frames_per_item=0', r'mmd\.frames_per_item must be null or an integer >= 1'),
-    ('+mmd.wieght=3', r'Unknown key\(s\) mmd\.wieght'),
+    ('+mmd.colour=3', r'Unknown key mmd\.colour; valid keys: mmd\.alignment'),
     ('mmd.kernel_params={sigma:-2}', r"mmd\.kernel_params .* do not fit kernel"),
     ('rvq.n_q=1', r'rvq\.n_q=1; use rvq\.n_q >= 2'),
 ])

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import soundfile
 import torch
-from audiocraft.data.audio import audio_read
+from audiocraft.data.audio import audio_info, audio_read
 from audiocraft.data.audio_utils import convert_audio
 
 from ..data.manifests import write_manifest
@@ -95,11 +95,31 @@ def user_cache_root(cache: Path, sample_rate: int, audio_dir: Path, files: tp.Se
     return Path(cache) / f'user-{cache_key(audio_dir, files)}-{sample_rate}hz'
 
 
-def prepare_demo_data(cache: Path, sample_rate: int, audio_dir: tp.Optional[Path] = None) -> tp.Dict[str, Path]:
+def check_user_audio(audio_dir: Path, files: tp.Sequence[Path], min_held_out: float) -> None:
+    """Refuse, before anything is written, files that cannot be used (`check_audio_file`) and a held-out
+    track shorter than ``min_held_out`` seconds, naming them."""
+    from ..data.audio_check import check_audio_file
+    bad = [(path, reason) for path in files if (reason := check_audio_file(path)) is not None]
+    if bad:
+        listing = '\n'.join(f"  {path}: {reason}" for path, reason in bad)
+        raise MissingDataError(f"--audio {audio_dir}: {len(bad)} of {len(files)} audio files cannot be used:\n{listing}\n"
+                               "Remove or fix them.")
+    by_stem = {p.stem: p for p in files}
+    for name in split_tracks(list(by_stem))['evaluate']:
+        duration = audio_info(by_stem[name]).duration
+        if duration < min_held_out:
+            raise ConfigurationError(f"--audio {audio_dir}: the held-out track {by_stem[name].name} lasts "
+                                     f"{duration:.2f} s, shorter than --segment-duration {min_held_out:g} s: lower "
+                                     "--segment-duration or give a longer last track (tracks are split by name).")
+
+
+def prepare_demo_data(cache: Path, sample_rate: int, audio_dir: tp.Optional[Path] = None,
+                      min_held_out: float = 0.) -> tp.Dict[str, Path]:
     """Tracks split by track, resampled to ``sample_rate`` mono wav, with one manifest folder per split.
 
     Reuses what an earlier call finished for the same music (the same files of the same ``audio_dir``, or the
-    Debian songs), and says so. Returns ``{split: manifest_dir}``.
+    Debian songs), and says so. ``audio_dir``'s files are checked first (`check_user_audio`, held-out track at
+    least ``min_held_out`` s). Returns ``{split: manifest_dir}``.
     """
     tracks: tp.Dict[str, tp.Callable[[], torch.Tensor]] = {}
     if audio_dir is not None:
@@ -118,7 +138,9 @@ def prepare_demo_data(cache: Path, sample_rate: int, audio_dir: tp.Optional[Path
     if (root / COMPLETE).is_file():
         print(reused, flush=True)
         return manifests
-    if audio_dir is None:
+    if audio_dir is not None:
+        check_user_audio(audio_dir, files, min_held_out)
+    else:
         songs = fetch_debian_songs(Path(cache))
         tracks = {p.name: (lambda p=p: mix_song(p, sample_rate)) for p in songs}
     shutil.rmtree(root, ignore_errors=True)  # what an interrupted preparation left

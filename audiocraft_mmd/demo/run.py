@@ -15,7 +15,6 @@ import sys
 import threading
 import time
 import typing as tp
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -153,9 +152,7 @@ def train_xps(xps: tp.Sequence[DemoXP], dora_dir: Path, jobs: int) -> None:
     dora = Path(sys.executable).parent / 'dora'
     main.dora.dir = dora_dir
     for xp in xps:
-        with warnings.catch_warnings():  # Hydra's version_base notices, printed once per config load
-            warnings.simplefilter('ignore')
-            xp.folder = main.get_xp(xp.argv).folder
+        xp.folder = main.get_xp(xp.argv).folder
     running: tp.List[tp.Tuple[DemoXP, subprocess.Popen, threading.Thread, tp.List[str]]] = []
     queue = [(position, xp) for position, xp in enumerate(xps) if not xp.finished]
 
@@ -380,12 +377,15 @@ def run_demo(out: Path, cache: Path, audio: tp.Optional[Path] = None,
     print the table and the verdict, write ``report-SCALE.json`` and ``report-SCALE.png`` (``sweep-SCALE.*``
     with ``sweep``) in ``out``. Runs with other settings in the same ``out`` reuse the XPs they share."""
     from .data import prepare_demo_data
+    from ..environment import CACHE_ENV, ensure_writable_dir
     settings = settings or DemoSettings()
     settings.validate()
     out = Path(out)
+    ensure_writable_dir(cache, f"pass --cache DIR or set {CACHE_ENV} to a writable directory")
+    ensure_writable_dir(out, "pass --out DIR with a writable directory")
     print(f"Preparing music ({'--audio ' + str(audio) if audio else 'Debian package fretsonfire-songs-sectoid'}) "
           f"in {cache}", flush=True)
-    manifests = prepare_demo_data(Path(cache), SAMPLE_RATE, audio)
+    manifests = prepare_demo_data(Path(cache), SAMPLE_RATE, audio, min_held_out=settings.segment_duration)
     check_held_out(manifests['evaluate'], settings.segment_duration)
     start, start_text = resolve_start(settings, manifests, out)
     xps = demo_xps(manifests, start, settings)

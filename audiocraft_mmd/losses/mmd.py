@@ -421,6 +421,9 @@ def factorize(samples: torch.Tensor, generator: tp.Optional[torch.Generator] = N
     return samples[perms.to(samples.device), codebooks]
 
 
+NEAR_IDENTICAL_SQDIST = 1e-8  # median squared distance below which the samples are taken as identical
+
+
 @dataclasses.dataclass
 class KernelDiagnostics:
     """What the kernel sees on a subsample of pairs (see :func:`kernel_diagnostics`).
@@ -474,8 +477,9 @@ def kernel_diagnostics(x: torch.Tensor, kernel: Kernel, max_samples: int = 256,
 
 
 def _bandwidth_hint(kernel: Kernel, median_sqdist: float) -> str:
-    if median_sqdist <= 0:
-        return "the samples are (nearly) identical: check the codes fed to the loss"
+    if median_sqdist <= NEAR_IDENTICAL_SQDIST:
+        return ("the samples are (nearly) identical: is the training audio silent, or are the codes fed to the "
+                "loss constant?")
     if kernel.name == "multiscale_gaussian":
         base = math.sqrt(median_sqdist / 2)  # exp(-d2 / (2 sigma^2)) = exp(-1) at the median
         sigmas = ", ".join(f"{base * f:.3g}" for f in (0.25, 0.5, 1, 2, 4))
@@ -570,12 +574,14 @@ class MMDLoss(nn.Module):
             return
         diag = kernel_diagnostics(x, self.kernel)
         self.last_diagnostics = diag
-        if diag.collapsed and not self._collapse_warned:
+        no_signal = diag.collapsed or (bool(diag.component_at_median) and diag.active_fraction == 0)
+        if no_signal and not self._collapse_warned:
             self._collapse_warned = True
-            msg = (f"MMD kernel {self.kernel!r} has collapsed: at the median squared distance between "
-                   f"samples ({diag.median_sqdist:.4g}, over {diag.num_samples} samples) every bandwidth "
-                   f"gives kernel values ~0 or ~1, so the loss carries almost no signal; "
-                   f"{_bandwidth_hint(self.kernel, diag.median_sqdist)}.")
+            what = ("every bandwidth gives kernel values ~0 or ~1 on all pairs" if diag.collapsed else
+                    "every bandwidth gives a kernel value ~0 or ~1 there")
+            msg = (f"MMD kernel {self.kernel!r} sees no signal: at the median squared distance between samples "
+                   f"({diag.median_sqdist:.4g}, over {diag.num_samples} samples) {what}, so the loss carries "
+                   f"almost no signal; {_bandwidth_hint(self.kernel, diag.median_sqdist)}.")
             warnings.warn(msg, RuntimeWarning, stacklevel=3)
 
     def extra_repr(self) -> str:

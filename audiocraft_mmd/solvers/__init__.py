@@ -2,9 +2,9 @@
 from .compression_mmd import CompressionMMDSolver
 from .mmd_config import MMDConfig, MMDConfigError
 from .musicgen_mmd import MusicGenMMDSolver
-from .registry import SOLVERS, get_solver, register_solver
+from .registry import SOLVERS, check_config, get_solver, register_solver
 
-__all__ = ['CompressionMMDSolver', 'MMDConfig', 'MMDConfigError', 'MusicGenMMDSolver', 'SOLVERS', 'get_solver',
+__all__ = ['CompressionMMDSolver', 'MMDConfig', 'MMDConfigError', 'MusicGenMMDSolver', 'SOLVERS', 'check_config', 'get_solver',
            'register_solver']
 
 register_solver('compression_mmd', CompressionMMDSolver)

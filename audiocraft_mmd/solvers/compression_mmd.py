@@ -11,6 +11,7 @@ from audiocraft.models import EncodecModel
 from audiocraft.solvers.compression import CompressionSolver
 
 from ..compat import safe_checkpoint_state
+from ..errors import raise_all, run_checks
 from ..quantization import codebook_vectors, dropout_gradient_mask, mask_gradient
 from .macro_batch import MacroBatch
 from .mmd_config import MMDConfig, MMDConfigError
@@ -34,8 +35,8 @@ class CompressionMMDSolver(SkipNullSplitStages, CompressionSolver):
     seeded by (seed, epoch, rank), so they are reproducible across resumes.
     """
     def __init__(self, cfg: omegaconf.DictConfig):
+        self.check_config(cfg)
         self.mmd_cfg = MMDConfig.from_cfg(cfg)
-        _check_data_shape(cfg, self.mmd_cfg)
         super().__init__(cfg)
         num_codebooks = self._rvq_codebooks()
         self.mmd_cfg.check_model(num_codebooks, self._frames_per_clip(), cfg.dataset.batch_size)
@@ -55,6 +56,12 @@ class CompressionMMDSolver(SkipNullSplitStages, CompressionSolver):
             self.logger.info("optim.updates_per_epoch=%d is not a multiple of mmd.num_batches=%d: the last "
                              "macro-batch of each epoch holds %d batches.", self.train_updates_per_epoch,
                              self.mmd_cfg.num_batches, self.train_updates_per_epoch % self.mmd_cfg.num_batches)
+
+    @classmethod
+    def check_config(cls, cfg: omegaconf.DictConfig) -> None:
+        """Every problem of the ``mmd:`` block and of the model/data keys it needs, at once, before anything
+        is built."""
+        run_checks([lambda: MMDConfig.from_cfg(cfg), lambda: _check_data_shape(cfg)])
 
     def _rvq_codebooks(self) -> int:
         if not isinstance(self.model, EncodecModel):
@@ -167,14 +174,19 @@ class CompressionMMDSolver(SkipNullSplitStages, CompressionSolver):
         return self.model.encoder(x)
 
 
-def _check_data_shape(cfg: omegaconf.DictConfig, mmd_cfg: MMDConfig) -> None:
-    """Checks that need only the config, done before anything is built."""
-    if cfg.get('compression_model') != 'encodec' or cfg.encodec.get('quantizer') != 'rvq':
-        raise MMDConfigError("The MMD solver needs compression_model=encodec with encodec.quantizer=rvq, got "
-                             f"compression_model={cfg.get('compression_model')}, "
-                             f"encodec.quantizer={cfg.get('encodec', {}).get('quantizer')}.")
-    if cfg.rvq.n_q < 2:
-        raise MMDConfigError(f"The MMD promotes independence between codebooks, but rvq.n_q={cfg.rvq.n_q}; "
-                             "use rvq.n_q >= 2.")
+def _check_data_shape(cfg: omegaconf.DictConfig) -> None:
+    """Checks of the model and data keys that need only the config (all problems at once)."""
+    problems = []
+    if cfg.get('compression_model') != 'encodec' or cfg.get('encodec', {}).get('quantizer') != 'rvq':
+        problems.append(MMDConfigError(
+            "The MMD solver needs compression_model=encodec with encodec.quantizer=rvq, got "
+            f"compression_model={cfg.get('compression_model')}, "
+            f"encodec.quantizer={cfg.get('encodec', {}).get('quantizer')}."))
+    elif cfg.rvq.n_q < 2:
+        problems.append(MMDConfigError(f"The MMD promotes independence between codebooks, but rvq.n_q={cfg.rvq.n_q}; "
+                                       "use rvq.n_q >= 2."))
     if cfg.dataset.get('segment_duration') is None:
-        raise MMDConfigError("dataset.segment_duration must be set: the MMD solver trains on fixed-length clips.")
+        problems.append(MMDConfigError("dataset.segment_duration must be set: the MMD solver trains on fixed-length "
+                                       "clips."))
+    raise_all(problems)
+

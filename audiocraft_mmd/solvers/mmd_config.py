@@ -5,7 +5,7 @@ import typing as tp
 
 import omegaconf
 
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, nearest_key, raise_all
 from ..losses import ALIGNMENTS, KERNELS, SCALES, MMDLoss, build_kernel
 from ..quantization import STREAMS
 
@@ -44,45 +44,54 @@ class MMDConfig:
 
     @classmethod
     def from_cfg(cls, cfg: omegaconf.DictConfig) -> 'MMDConfig':
-        """Read and validate ``cfg.mmd``; raises `MMDConfigError` naming the key."""
+        """Read and validate ``cfg.mmd``; raises `MMDConfigError` naming the key (all problems at once)."""
         if 'mmd' not in cfg or cfg.mmd is None:
             raise MMDConfigError("solver 'compression_mmd' needs an `mmd:` block: use "
                                  "solver=compression/encodec_mmd_32khz or add `- /mmd: default` to your solver config.")
         raw = omegaconf.OmegaConf.to_container(cfg.mmd, resolve=True)
         assert isinstance(raw, dict)
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(raw) - known)
-        if unknown:
-            raise MMDConfigError(f"Unknown key(s) {', '.join('mmd.' + k for k in unknown)}; "
-                                 f"valid keys: {', '.join('mmd.' + k for k in sorted(known))}.")
-        config = cls(**raw)
-        config.validate()
+        known = sorted(f.name for f in fields(cls))
+        problems = []
+        for key in sorted(set(raw) - set(known)):
+            near = nearest_key(key, known)
+            hint = f"did you mean mmd.{near}?" if near else f"valid keys: {', '.join('mmd.' + k for k in known)}."
+            problems.append(MMDConfigError(f"Unknown key mmd.{key}; {hint}"))
+        config = cls(**{key: value for key, value in raw.items() if key in known})
+        problems += config.problems()
+        raise_all(problems)
         return config
 
     def validate(self) -> None:
+        """Raise every problem of `problems` at once."""
+        raise_all(self.problems())
+
+    def problems(self) -> tp.List[MMDConfigError]:
+        """Every setting that cannot work, one error each naming its key."""
+        problems = []
         if not isinstance(self.weight, (int, float)) or not math.isfinite(self.weight) or self.weight < 0:
-            raise MMDConfigError(f"mmd.weight must be a finite number >= 0 (0 measures without training), "
-                                 f"got {self.weight!r}.")
+            problems.append(f"mmd.weight must be a finite number >= 0 (0 measures without training), "
+                            f"got {self.weight!r}.")
         if not isinstance(self.num_batches, int) or self.num_batches < 1:
-            raise MMDConfigError(f"mmd.num_batches must be an integer >= 1 (paper: 32), got {self.num_batches!r}.")
+            problems.append(f"mmd.num_batches must be an integer >= 1 (paper: 32), got {self.num_batches!r}.")
         if self.alignment not in ALIGNMENTS:
-            raise MMDConfigError(f"mmd.alignment must be one of {', '.join(ALIGNMENTS)}, got {self.alignment!r}.")
+            problems.append(f"mmd.alignment must be one of {', '.join(ALIGNMENTS)}, got {self.alignment!r}.")
         if self.kernel not in KERNELS:
-            raise MMDConfigError(f"mmd.kernel must be one of {', '.join(KERNELS)}, got {self.kernel!r}.")
-        try:
-            build_kernel(self.kernel, **(self.kernel_params or {}))
-        except (TypeError, ValueError) as exc:
-            raise MMDConfigError(f"mmd.kernel_params {self.kernel_params!r} do not fit kernel "
-                                 f"{self.kernel!r}: {exc}") from exc
+            problems.append(f"mmd.kernel must be one of {', '.join(KERNELS)}, got {self.kernel!r}.")
+        else:
+            try:
+                build_kernel(self.kernel, **(self.kernel_params or {}))
+            except (TypeError, ValueError) as exc:
+                problems.append(f"mmd.kernel_params {self.kernel_params!r} do not fit kernel {self.kernel!r}: {exc}")
         if self.stream not in STREAMS:
-            raise MMDConfigError(f"mmd.stream must be one of {', '.join(STREAMS)}, got {self.stream!r}.")
+            problems.append(f"mmd.stream must be one of {', '.join(STREAMS)}, got {self.stream!r}.")
         if self.frames_per_item is not None and (not isinstance(self.frames_per_item, int)
                                                  or self.frames_per_item < 1):
-            raise MMDConfigError(f"mmd.frames_per_item must be null or an integer >= 1, got {self.frames_per_item!r}.")
+            problems.append(f"mmd.frames_per_item must be null or an integer >= 1, got {self.frames_per_item!r}.")
         if self.chunk_size is not None and (not isinstance(self.chunk_size, int) or self.chunk_size < 1):
-            raise MMDConfigError(f"mmd.chunk_size must be null or an integer >= 1, got {self.chunk_size!r}.")
+            problems.append(f"mmd.chunk_size must be null or an integer >= 1, got {self.chunk_size!r}.")
         if self.scale not in SCALES:
-            raise MMDConfigError(f"mmd.scale must be one of {', '.join(SCALES)}, got {self.scale!r}.")
+            problems.append(f"mmd.scale must be one of {', '.join(SCALES)}, got {self.scale!r}.")
+        return [MMDConfigError(p) for p in problems]
 
     def build_loss(self, scale: tp.Optional[str] = None, collapse_check_every: int = 0) -> MMDLoss:
         """The `MMDLoss` of these settings; ``scale`` replaces ``mmd.scale`` (the measurement compares

@@ -15,7 +15,7 @@ import omegaconf
 from audiocraft.solvers.musicgen import MusicGenSolver
 
 from ..compat import safe_checkpoint_state
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, run_checks
 from ..metrics.generation_weights import check_generation_metric_weights
 from ..models.compression import CompressionSource, load_compression_model, locate_compression_model
 from ..models.musicgen import check_lm_matches_codec
@@ -68,11 +68,16 @@ class MusicGenMMDSolver(SkipNullSplitStages, MusicGenSolver):
     """
 
     def __init__(self, cfg: omegaconf.DictConfig):
-        check_schedule(cfg)
-        source = check_tokenizer(cfg)  # loads the tokenizer on the CPU, once more than audiocraft then does
-        check_generation_metric_weights(cfg)
+        self.check_config(cfg)  # loads the tokenizer on the CPU, once more than audiocraft then does
+        source = locate_compression_model(str(cfg.compression_model_checkpoint))
         cfg.compression_model_checkpoint = audiocraft_tokenizer_name(str(cfg.compression_model_checkpoint), source)
         super().__init__(cfg)
+
+    @classmethod
+    def check_config(cls, cfg: omegaconf.DictConfig) -> None:
+        """The schedule, the tokenizer and the generation metrics' weights, every problem at once."""
+        run_checks([lambda: check_schedule(cfg), lambda: check_tokenizer(cfg),
+                    lambda: check_generation_metric_weights(cfg)])
 
     def state_dict(self) -> dict:
         """Solver state without ``defaultdict``s and with a resolved config (readable by the safe loader)."""

@@ -15,6 +15,14 @@ def register_solver(name: str, klass: tp.Type[StandardSolver]) -> None:
     SOLVERS[name] = klass
 
 
+def check_config(cfg: omegaconf.DictConfig) -> None:
+    """Run the ``check_config(cfg)`` classmethod of the plugin solver ``cfg.solver`` names (before it is built)."""
+    klass = SOLVERS.get(cfg.solver)
+    check = getattr(klass, 'check_config', None)
+    if check is not None:
+        check(cfg)
+
+
 def get_solver(cfg: omegaconf.DictConfig) -> StandardSolver:
     """Instantiate the solver named by ``cfg.solver``; falls back to `audiocraft.solvers.builders.get_solver`."""
     if cfg.solver in SOLVERS:

@@ -1,0 +1,120 @@
+"""Check, before training, that every file a manifest lists can be trained on.
+
+AudioCraft's dataset replaces a file it cannot read by another random file of the manifest (after a
+logged warning), so a deleted, corrupt or empty file silently changes the data. This module finds such
+files in one fast pass: the header, then short reads (the whole file only when the short reads are
+silent, to tell a silent file from a quiet intro).
+"""
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+import logging
+import os
+from pathlib import Path
+import typing as tp
+
+from audiocraft.data.audio import audio_info, audio_read
+from audiocraft.data.audio_dataset import load_audio_meta, save_audio_meta
+
+logger = logging.getLogger(__name__)
+
+SILENCE_PEAK = 1e-4  # peak amplitude (-80 dBFS) at or below which a whole file counts as silent
+PROBE_SECONDS = 0.5  # length of each short read
+PROBE_POSITIONS = (0.0, 0.5, 0.9)  # where the short reads start, as fractions of the duration
+
+
+@dataclass
+class BadFile:
+    """A manifest entry that cannot be trained on: its 1-based ``line``, ``path`` and the ``reason``."""
+    line: int
+    path: str
+    reason: str
+
+
+@dataclass
+class ManifestCheck:
+    """The result of checking every file of one manifest (``path``, a data.jsonl or data.jsonl.gz)."""
+    path: Path
+    total: int
+    bad: tp.List[BadFile] = field(default_factory=list)
+
+    @property
+    def good_lines(self) -> tp.List[int]:
+        """1-based manifest lines whose file passed."""
+        bad = {b.line for b in self.bad}
+        return [line for line in range(1, self.total + 1) if line not in bad]
+
+    def describe(self, limit: int = 20) -> str:
+        """One line per bad file (at most ``limit``, then a count)."""
+        lines = [f"  line {b.line}: {b.path}: {b.reason}" for b in self.bad[:limit]]
+        if len(self.bad) > limit:
+            lines.append(f"  ... and {len(self.bad) - limit} more")
+        return '\n'.join(lines)
+
+
+def check_audio_file(path: tp.Union[str, Path]) -> tp.Optional[str]:
+    """Why ``path`` cannot be trained on (no such file, empty, does not decode, no audio, silent), or None."""
+    path = Path(path)
+    if not path.is_file():
+        return 'no such file'
+    if path.stat().st_size == 0:
+        return 'empty file (0 bytes)'
+    try:
+        info = audio_info(path)
+    except Exception as exc:  # any backend error: the file does not decode
+        return f'does not decode ({type(exc).__name__}: {_first_line(exc)})'
+    if not info.duration or info.duration <= 0 or info.sample_rate <= 0:
+        return f'no audio (duration {info.duration} s at {info.sample_rate} Hz)'
+    try:
+        for position in PROBE_POSITIONS:
+            seek = max(0., min(position * info.duration, info.duration - PROBE_SECONDS))
+            wav, _ = audio_read(path, seek, PROBE_SECONDS)
+            if wav.numel() and float(wav.abs().max()) > SILENCE_PEAK:
+                return None
+        wav, _ = audio_read(path)  # every probe was silent: is the whole file?
+    except Exception as exc:
+        return f'does not decode ({type(exc).__name__}: {_first_line(exc)})'
+    if wav.numel() == 0:
+        return 'no audio samples'
+    peak = float(wav.abs().max())
+    if peak <= SILENCE_PEAK:
+        return f'silent (peak amplitude {peak:.2g})'
+    return None
+
+
+def check_manifest(manifest: tp.Union[str, Path], workers: tp.Optional[int] = None,
+                   progress_every: int = 500) -> ManifestCheck:
+    """Check every file of ``manifest``; logs progress every ``progress_every`` files on big manifests.
+
+    Raises `ValueError` when the manifest itself cannot be read (not JSON lines of AudioMeta).
+    """
+    manifest = Path(manifest)
+    try:
+        meta = load_audio_meta(manifest)
+    except Exception as exc:
+        raise ValueError(f"{manifest} is not a readable manifest ({type(exc).__name__}: {_first_line(exc)})") from exc
+    result = ManifestCheck(manifest, len(meta))
+    workers = workers or min(8, 2 * (os.cpu_count() or 1))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for index, reason in enumerate(pool.map(check_audio_file, [m.path for m in meta])):
+            if reason is not None:
+                result.bad.append(BadFile(index + 1, meta[index].path, reason))
+            if len(meta) > progress_every and (index + 1) % progress_every == 0:
+                logger.info("Checked %d / %d files of %s (%d bad so far)", index + 1, len(meta), manifest,
+                            len(result.bad))
+    return result
+
+
+def write_good_entries(check: ManifestCheck, out_dir: Path) -> Path:
+    """Write the entries of ``check.path`` whose file passed to ``out_dir/data.jsonl`` (atomically)."""
+    meta = load_audio_meta(check.path)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    target = out_dir / 'data.jsonl'
+    staging = out_dir / f'.data.jsonl.{os.getpid()}'
+    save_audio_meta(staging, [meta[line - 1] for line in check.good_lines])
+    staging.replace(target)
+    return target
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:200] if text else ''

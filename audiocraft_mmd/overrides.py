@@ -1,0 +1,120 @@
+"""Compose a Hydra config from overrides, turning misspelt keys and config names into one-line errors.
+
+Hydra stops at the first key it cannot override and suggests ``+key=value``, which is wrong for a typo.
+:func:`compose_checked` finds every such override, and every ``+key`` added next to an existing key it
+nearly spells (``+mmd.wieght=3`` beside ``mmd.weight``), and reports them together with the nearest
+valid key.
+"""
+import re
+import typing as tp
+from pathlib import Path
+
+import omegaconf
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import Override
+from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
+
+from .errors import ConfigurationError, ConfigurationErrors, nearest_key
+
+ADDED_KEY_CUTOFF = 0.8  # an added key this close to an existing sibling is taken for a typo of it
+_FAILED_KEY = re.compile(r"Could not override '([^']+)'")
+
+
+def compose_checked(compose: tp.Callable[[tp.List[str]], omegaconf.DictConfig], overrides: tp.Sequence[str],
+                    config_dirs: tp.Sequence[Path] = ()) -> omegaconf.DictConfig:
+    """``compose(overrides)``, or a `ConfigurationError` naming every override that cannot work.
+
+    Args:
+        compose: composes the config of a list of overrides (raises Hydra's errors).
+        overrides: the user's overrides (``key=value``, ``+key=value``, ``group=option``...).
+        config_dirs: config trees searched for the options of a config group (for misspelt options).
+    """
+    overrides = list(overrides)
+    try:
+        parsed = OverridesParser.create().parse_overrides(overrides)
+    except OverrideParseException as exc:
+        raise ConfigurationError(f"Cannot parse the overrides: {str(exc).splitlines()[0]} "
+                                 "(see https://hydra.cc/docs/advanced/override_grammar/basic/).") from None
+    remaining = list(zip(overrides, parsed))
+    failed: tp.List[tp.Tuple[str, Override]] = []
+    while True:
+        try:
+            cfg = compose([text for text, _ in remaining])
+            break
+        except MissingConfigException as exc:
+            raise _missing_option(exc, parsed, config_dirs) from None
+        except ConfigCompositionException as exc:
+            index = _failed_override(exc, remaining)
+            if index is None:
+                raise
+            failed.append(remaining.pop(index))
+    errors = [_unknown_key(text, override, cfg) for text, override in failed]
+    errors += [error for text, override in remaining if (error := _added_typo(text, override, cfg)) is not None]
+    if errors:
+        raise ConfigurationErrors(errors)
+    return cfg
+
+
+def _failed_override(exc: ConfigCompositionException,
+                     remaining: tp.Sequence[tp.Tuple[str, Override]]) -> tp.Optional[int]:
+    match = _FAILED_KEY.search(str(exc))
+    if match is None:
+        return None
+    key = match.group(1)
+    for index, (_, override) in enumerate(remaining):
+        if override.key_or_group == key and not override.is_add() and not override.is_force_add():
+            return index
+    return None
+
+
+def _unknown_key(text: str, override: Override, cfg: omegaconf.DictConfig) -> ConfigurationError:
+    key = override.key_or_group
+    parent, _, name = key.rpartition('.')
+    node = omegaconf.OmegaConf.select(cfg, parent) if parent else cfg
+    while node is None and parent:  # the parent does not exist either: look one level up
+        parent, _, name = parent.rpartition('.')
+        node = omegaconf.OmegaConf.select(cfg, parent) if parent else cfg
+    prefix = f"{parent}." if parent else ''
+    if not isinstance(node, omegaconf.DictConfig):
+        return ConfigurationError(f"{text}: {prefix.rstrip('.')} is not a config node with keys.")
+    near = nearest_key(name, [str(k) for k in node.keys()])
+    if near is not None:
+        return ConfigurationError(f"{text}: unknown key {key}; did you mean {prefix}{near}?")
+    return ConfigurationError(f"{text}: unknown key {key} ({prefix.rstrip('.') or 'the config'} has no key {name!r}); "
+                              f"to add a new key on purpose, write +{text}.")
+
+
+def _added_typo(text: str, override: Override, cfg: omegaconf.DictConfig) -> tp.Optional[ConfigurationError]:
+    if not override.is_add():
+        return None
+    parent, _, name = override.key_or_group.rpartition('.')
+    node = omegaconf.OmegaConf.select(cfg, parent) if parent else cfg
+    if not isinstance(node, omegaconf.DictConfig):
+        return None
+    siblings = [str(k) for k in node.keys() if str(k) != name]
+    near = nearest_key(name, siblings) if siblings else None
+    if near is None or _similarity(name, near) < ADDED_KEY_CUTOFF:
+        return None
+    prefix = f"{parent}." if parent else ''
+    return ConfigurationError(f"{text}: adds {override.key_or_group} next to {prefix}{near}; did you mean "
+                              f"{prefix}{near}={override.value()}?")
+
+
+def _missing_option(exc: MissingConfigException, parsed: tp.Sequence[Override],
+                    config_dirs: tp.Sequence[Path]) -> ConfigurationError:
+    missing = str(getattr(exc, 'missing_cfg_file', '') or '')
+    for override in parsed:
+        group = override.key_or_group
+        value = override.value()
+        if isinstance(value, str) and missing.endswith(f"{group}/{value}"):
+            options = sorted({p.relative_to(d / group).with_suffix('').as_posix()
+                              for d in config_dirs if (d / group).is_dir() for p in (d / group).rglob('*.yaml')})
+            near = nearest_key(value, options)
+            hint = f"did you mean {group}={near}?" if near else f"options: {', '.join(options[:20])}"
+            return ConfigurationError(f"{group}={value}: no such config in group {group!r}; {hint}")
+    return ConfigurationError(str(exc).splitlines()[0])
+
+
+def _similarity(a: str, b: str) -> float:
+    import difflib
+    return difflib.SequenceMatcher(None, a, b).ratio()
