@@ -208,13 +208,18 @@ def silence_dependency_notices() -> None:
 
     Hydra warns on every config composition that ``version_base="1.1"`` (audiocraft's, which the plugin
     keeps for identical configs) will change in Hydra 1.4, and at each run that future versions will not
-    change the working directory (audiocraft's runs rely on the 1.1 behaviour, which is kept).
+    change the working directory (audiocraft's runs rely on the 1.1 behaviour, which is kept); torch
+    warns that the ``weight_norm`` audiocraft's SEANet convolutions use is deprecated; torchaudio warns
+    that audiocraft's MSSpec loss asks 64 mel bands of its smallest windows (some bands are then empty,
+    as in audiocraft's own codec training).
     """
     import warnings
     from hydra.errors import Hydra14MigrationWarning
     warnings.filterwarnings('ignore', category=Hydra14MigrationWarning)
     warnings.filterwarnings('ignore', message='Future Hydra versions will no longer change working directory',
                             category=UserWarning)
+    warnings.filterwarnings('ignore', message=r'`torch\.nn\.utils\.weight_norm` is deprecated', category=FutureWarning)
+    warnings.filterwarnings('ignore', message='At least one mel filterbank has all zero values', category=UserWarning)
 
 
 def setup_audiocraft_environment() -> Path:

@@ -45,8 +45,8 @@ def compose_checked(compose: tp.Callable[[tp.List[str]], omegaconf.DictConfig], 
             raise _missing_option(exc, parsed, config_dirs) from None
         except ConfigCompositionException as exc:
             index = _failed_override(exc, remaining)
-            if index is None:
-                raise
+            if index is None:  # not a key of the overrides: Hydra's own message says what is wrong
+                raise ConfigurationError(str(exc).strip()) from exc
             failed.append(remaining.pop(index))
     errors = [_unknown_key(text, override, cfg) for text, override in failed]
     errors += [error for text, override in remaining if (error := _added_typo(text, override, cfg)) is not None]

@@ -7,7 +7,6 @@ held-out audio; each asserts the message and that nothing on disk changed.
 import hashlib
 import json
 import os
-import shutil
 import subprocess
 import warnings
 from pathlib import Path
@@ -120,6 +119,23 @@ def test_bad_files_stop_the_run_before_training_or_are_skipped_only_when_asked(b
     assert (folder / 'checkpoint.th.corrupt').is_file()
     again = run_dora('run', *skipped)  # resumes from epoch 2: already done, trains nothing more
     assert len(read_history(folder)) == 2, again.stderr[-2000:]
+
+
+def test_an_all_silent_dataset_is_refused_even_when_skipping_bad_files(tmp_path, data_overrides):
+    from audiocraft_mmd.data import write_manifest
+    from audiocraft_mmd.train import get_solver, main
+    for name in ('a', 'b'):
+        (tmp_path / 'audio').mkdir(exist_ok=True)
+        soundfile.write(tmp_path / 'audio' / f'{name}.wav', np.zeros(2 * SR, np.float32), SR)
+    write_manifest(tmp_path / 'audio', tmp_path / 'train')
+    argv = [DEBUG_SOLVER, *data_overrides, f'datasource.train={tmp_path / "train"}', 'datasource.skip_bad_files=true']
+    before = _tree_digest(tmp_path)
+    with pytest.raises(ConfigurationError) as info:
+        get_solver(main.get_xp(argv).cfg, xp_folder=tmp_path / 'xp')
+    manifest = tmp_path / 'train' / 'data.jsonl'
+    assert str(info.value).startswith(f"datasource.train: none of the 2 files listed in {manifest} can be trained on")
+    assert 'a.wav: silent (peak amplitude 0)' in str(info.value)
+    assert _tree_digest(tmp_path) == before and not (tmp_path / 'xp').exists()
 
 
 def test_resume_check_names_the_newest_intact_epoch_checkpoint(tmp_path):

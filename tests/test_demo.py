@@ -3,6 +3,7 @@ and the verdict's logic on constructed figures."""
 import json
 import math
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -15,6 +16,12 @@ def demo(*args: str, env_extra: dict = None) -> subprocess.CompletedProcess:
     env = dict(os.environ, **(env_extra or {}))
     return subprocess.run([str(VENV_BIN / 'audiocraft-mmd'), 'demo', *args], capture_output=True, text=True,
                           timeout=900, env=env, cwd=REPO)
+
+
+def _not_the_plugins(stderr: str) -> list:
+    """The lines of the demo's stderr that are not its progress bars (tqdm redraws with \\r and cursor moves)."""
+    lines = (re.sub(r'\x1b\[[0-9]*[A-Za-z]', '', part).strip() for part in re.split(r'[\r\n]', stderr))
+    return [line for line in lines if line and not line.startswith(('training ', 'measuring '))]
 
 
 @pytest.fixture(scope='module')
@@ -34,6 +41,7 @@ def test_quick_demo_on_user_audio(tracks, tmp_path):
                   'latent rms', 'MSSpec', 'SI-SNR (dB)', 'code ablation gap (dB)', 'Working-codec checks'):
         assert label in proc.stdout
     assert 'training baseline seed 0' in proc.stderr and 'training EnCodec-MMD seed 1' in proc.stderr  # progress
+    assert _not_the_plugins(proc.stderr) == []  # no dependency warning or notice, only the progress bars
     report = json.loads((tmp_path / 'demo' / 'report-standardized.json').read_text())
     base, mmd = report['runs']['baseline'], report['runs']['EnCodec-MMD']
     assert [r['seed'] for r in base] == [r['seed'] for r in mmd] == [0, 1]

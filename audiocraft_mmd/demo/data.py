@@ -102,8 +102,8 @@ def check_user_audio(audio_dir: Path, files: tp.Sequence[Path], min_held_out: fl
     bad = [(path, reason) for path in files if (reason := check_audio_file(path)) is not None]
     if bad:
         listing = '\n'.join(f"  {path}: {reason}" for path, reason in bad)
-        raise MissingDataError(f"--audio {audio_dir}: {len(bad)} of {len(files)} audio files cannot be used:\n{listing}\n"
-                               "Remove or fix them.")
+        raise MissingDataError(f"--audio {audio_dir}: {len(bad)} of {len(files)} audio files cannot be used:\n"
+                               f"{listing}\nRemove or fix them.")
     by_stem = {p.stem: p for p in files}
     for name in split_tracks(list(by_stem))['evaluate']:
         duration = audio_info(by_stem[name]).duration
