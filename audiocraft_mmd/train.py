@@ -61,7 +61,7 @@ def get_solver(cfg: omegaconf.DictConfig, xp_folder: tp.Optional[Path] = None):
     audiocraft_train.resolve_config_dset_paths(cfg)
     run_checks([lambda: check_datasource(cfg), lambda: solvers.check_config(cfg)])
     check_datasource_files(cfg, xp_folder)
-    return solvers.get_solver(cfg)
+    return solvers.get_solver(cfg, checked=True)
 
 
 class PluginMain(HydraMain):

@@ -35,7 +35,6 @@ class CompressionMMDSolver(SkipNullSplitStages, CompressionSolver):
     seeded by (seed, epoch, rank), so they are reproducible across resumes.
     """
     def __init__(self, cfg: omegaconf.DictConfig):
-        self.check_config(cfg)
         self.mmd_cfg = MMDConfig.from_cfg(cfg)
         super().__init__(cfg)
         num_codebooks = self._rvq_codebooks()
@@ -60,7 +59,7 @@ class CompressionMMDSolver(SkipNullSplitStages, CompressionSolver):
     @classmethod
     def check_config(cls, cfg: omegaconf.DictConfig) -> None:
         """Every problem of the ``mmd:`` block and of the model/data keys it needs, at once, before anything
-        is built."""
+        is built (`audiocraft_mmd.solvers.get_solver` runs it)."""
         run_checks([lambda: MMDConfig.from_cfg(cfg), lambda: _check_data_shape(cfg)])
 
     def _rvq_codebooks(self) -> int:

@@ -68,14 +68,15 @@ class MusicGenMMDSolver(SkipNullSplitStages, MusicGenSolver):
     """
 
     def __init__(self, cfg: omegaconf.DictConfig):
-        self.check_config(cfg)  # loads the tokenizer on the CPU, once more than audiocraft then does
+        # `check_config` ran before (`audiocraft_mmd.solvers.get_solver`): the tokenizer exists and fits
         source = locate_compression_model(str(cfg.compression_model_checkpoint))
         cfg.compression_model_checkpoint = audiocraft_tokenizer_name(str(cfg.compression_model_checkpoint), source)
         super().__init__(cfg)
 
     @classmethod
     def check_config(cls, cfg: omegaconf.DictConfig) -> None:
-        """The schedule, the tokenizer and the generation metrics' weights, every problem at once."""
+        """The schedule, the tokenizer (loaded on the CPU, once more than audiocraft then does) and the
+        generation metrics' weights, every problem at once."""
         run_checks([lambda: check_schedule(cfg), lambda: check_tokenizer(cfg),
                     lambda: check_generation_metric_weights(cfg)])
 

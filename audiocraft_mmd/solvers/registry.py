@@ -23,9 +23,12 @@ def check_config(cfg: omegaconf.DictConfig) -> None:
         check(cfg)
 
 
-def get_solver(cfg: omegaconf.DictConfig) -> StandardSolver:
-    """Instantiate the solver named by ``cfg.solver``; falls back to `audiocraft.solvers.builders.get_solver`."""
+def get_solver(cfg: omegaconf.DictConfig, checked: bool = False) -> StandardSolver:
+    """Instantiate the solver named by ``cfg.solver`` after its `check_config` (skipped when the caller ran it:
+    ``checked``); falls back to `audiocraft.solvers.builders.get_solver`."""
     if cfg.solver in SOLVERS:
+        if not checked:
+            check_config(cfg)
         return SOLVERS[cfg.solver](cfg)
     try:
         return audiocraft_builders.get_solver(cfg)
