@@ -25,6 +25,7 @@ class XPRow:
     msspec: tp.Optional[float]
     mmd_scale_free: tp.Optional[float] = None
     seed: tp.Optional[int] = None
+    frames_per_item: tp.Optional[int] = None  # mmd.frames_per_item (None: every aligned frame)
 
 
 def grid_xps(grid_name: str) -> list:
@@ -80,7 +81,7 @@ def xp_row(xp) -> XPRow:
                  tc_percent_delay=_last(history, 'evaluate', 'tc_percent_delay'),
                  tc_percent_parallel=_last(history, 'evaluate', 'tc_percent_parallel'),
                  msspec=_last(history, 'valid', 'msspec'), mmd_scale_free=_last(history, 'evaluate', 'mmd_scale_free'),
-                 seed=int(cfg.seed))
+                 seed=int(cfg.seed), frames_per_item=mmd.get('frames_per_item'))
 
 
 def format_rows(rows: tp.Sequence[XPRow]) -> str:
@@ -109,8 +110,17 @@ def _band(ax, weights: tp.List[float], values: tp.List[tp.List[float]], style: s
     ax.errorbar(xs, means, yerr=errors, fmt=style, capsize=3, label=label)
 
 
+def group_rows(rows: tp.Sequence[XPRow]) -> tp.Dict[tp.Tuple[str, str, tp.Optional[int]], tp.List[XPRow]]:
+    """The rows of each Fig. 2 line: same alignment, kernel and frames per clip (weights and seeds vary)."""
+    groups: tp.Dict[tp.Tuple[str, str, tp.Optional[int]], tp.List[XPRow]] = {}
+    for row in rows:
+        groups.setdefault((row.alignment, row.kernel, row.frames_per_item), []).append(row)
+    return groups
+
+
 def plot_rows(rows: tp.Sequence[XPRow], path: tp.Union[str, Path]) -> Path:
-    """Fig. 2: MMD, total correlation (%) and MSSpec against the MMD weight, one line per (alignment, kernel).
+    """Fig. 2: MMD, total correlation (%) and MSSpec against the MMD weight, one line per (alignment, kernel,
+    frames per clip).
 
     Rows that differ only by their seed are averaged: each point is the mean over seeds, with its 95 %
     interval where there are at least 2 seeds.
@@ -122,16 +132,15 @@ def plot_rows(rows: tp.Sequence[XPRow], path: tp.Union[str, Path]) -> Path:
                                            ('tc_percent_parallel', '--s', 'parallel-aligned I'))),
               ('MSSpec', (('msspec', '-o', ''),))]
     fig, axes = plt.subplots(1, 3, figsize=(14, 4))
-    groups: tp.Dict[tp.Tuple[str, str], tp.List[XPRow]] = {}
-    for row in rows:
-        groups.setdefault((row.alignment, row.kernel), []).append(row)
+    groups = group_rows(rows)
     for ax, (title, series) in zip(axes, panels):
-        for (alignment, kernel), members in groups.items():
+        for (alignment, kernel, frames), members in groups.items():
             weights = sorted({r.weight for r in members})
+            line = f'{alignment}, {kernel}' + (f', {frames} frames/clip' if frames is not None else '')
             for key, style, what in series:
                 values = [[getattr(r, key) for r in members if r.weight == w and getattr(r, key) is not None]
                           for w in weights]
-                _band(ax, weights, values, style, f'{alignment}, {kernel}' + (f': {what}' if what else ''))
+                _band(ax, weights, values, style, line + (f': {what}' if what else ''))
         ax.set_xscale('symlog', linthresh=1)
         ax.set_xlabel('MMD weight')
         ax.set_title(title)

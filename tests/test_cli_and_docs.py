@@ -45,6 +45,7 @@ def test_manifest(tmp_path):
 
 
 def test_paper_config_values():
+    from audiocraft_mmd.solvers import MMDConfig
     from audiocraft_mmd.train import main
     cfg = main.get_xp(['solver=compression/encodec_mmd_32khz']).cfg
     assert cfg.solver == 'compression_mmd'
@@ -55,6 +56,10 @@ def test_paper_config_values():
     assert (cfg.mmd.weight, cfg.mmd.num_batches, cfg.mmd.alignment, cfg.mmd.kernel) == \
         (1e3, 32, 'delay', 'multiscale_gaussian')
     assert (cfg.dataset.batch_size, cfg.dataset.segment_duration) == (64, 1)
+    # Section 4.1: 32 batches x 64 clips x T_hat / 8 GPUs = 1280 samples per GPU, T_hat = 5 frames per clip
+    mmd = MMDConfig.from_cfg(cfg)
+    frames = mmd.frames_used(num_frames=50 * cfg.dataset.segment_duration, num_codebooks=cfg.rvq.n_q)
+    assert mmd.num_batches * cfg.dataset.batch_size * frames // 8 == 1280
     assert (cfg.optim.optimizer, cfg.optim.lr, list(cfg.optim.adam.betas)) == ('adam', 3e-4, [0.5, 0.9])
     assert cfg.optim.epochs * cfg.optim.updates_per_epoch == 600_000
     assert cfg.adversarial.adversaries == ['msstftd'] and cfg.losses.msspec > 0

@@ -68,10 +68,26 @@ def test_report_is_fig2_of_the_xps(trained_xp, baseline_xp, tmp_path):
     assert 'I% delay' in proc.stdout
 
 
+def test_fig2_lines_never_mix_sample_counts(tmp_path):
+    """Seeds of one setting are averaged; the paper's 5 frames per clip and all frames stay two lines."""
+    from audiocraft_mmd.report import XPRow, group_rows, plot_rows
+
+    def row(seed, frames, weight=1e3):
+        return XPRow(sig=f'{seed}{frames}', name='', weight=weight, alignment='delay', kernel='multiscale_gaussian',
+                     epochs=1, mmd=1e-3 * (seed + 1), tc_percent_delay=1., tc_percent_parallel=2., msspec=0.3,
+                     seed=seed, frames_per_item=frames)
+    rows = [row(0, 5), row(1, 5), row(0, 5, weight=0), row(0, None)]
+    groups = group_rows(rows)
+    assert {key: [(r.weight, r.seed) for r in members] for key, members in groups.items()} == {
+        ('delay', 'multiscale_gaussian', 5): [(1e3, 0), (1e3, 1), (0, 0)],
+        ('delay', 'multiscale_gaussian', None): [(1e3, 0)]}
+    assert plot_rows(rows, tmp_path / 'fig2.png').read_bytes()[:4] == b'\x89PNG'
+
+
 def test_report_of_the_paper_grid_lists_its_xps():
     proc = cli('report', 'mmd.encodec_32khz')
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = [line for line in proc.stdout.splitlines() if line[:8].strip() and line[0] in '0123456789abcdef']
-    assert len(lines) == 9  # 5 weights, parallel, 3 kernels
+    assert len(lines) == 10  # 5 weights, all frames per clip, parallel, 3 kernels
     unknown = cli('report', 'mmd.nope')
     assert unknown.returncode == 2 and "No grid 'mmd.nope'" in unknown.stderr

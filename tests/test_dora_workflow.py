@@ -67,7 +67,7 @@ def test_grid_dry_run_lists_the_paper_experiments():
     proc = run_dora('grid', 'mmd.encodec_32khz', '--dry_run', '--init')
     out = proc.stdout
     for name in ['mmd.weight=0', 'mmd.weight=10 ', 'mmd.weight=100 ', 'mmd.weight=10000.0', 'mmd.alignment=parallel',
-                 'mmd.kernel=squared_inverse', 'mmd.kernel=linear', 'mmd.kernel=quadratic']:
+                 'mmd.kernel=squared_inverse', 'mmd.kernel=linear', 'mmd.kernel=quadratic', 'mmd.frames_per_item=']:
         assert name in out, out
     header = next(line for line in out.splitlines() if 'name' in line and 'sig' in line)
     assert 'mmd' in header  # the explorer shows the MMD column
