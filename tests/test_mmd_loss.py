@@ -10,7 +10,6 @@ from audiocraft_mmd.losses import (
     KERNELS,
     SCALES,
     MMDLoss,
-    align_codes,
     build_kernel,
     factorize,
     kernel_diagnostics,
@@ -275,20 +274,6 @@ def test_delay_matches_time_shifted_dependence():
     parallel = MMDLoss(alignment="parallel")(codes, torch.Generator().manual_seed(0)).item()
     assert delay > 0.01
     assert abs(parallel) < 0.05 * delay
-
-
-def test_align_codes_delay_crops_k_minus_one_frames():
-    B, K, N, T = 2, 4, 3, 10
-    codes = torch.arange(T, dtype=torch.float32).expand(B, K, N, T).clone()
-    codes += 100 * torch.arange(K, dtype=torch.float32).view(1, K, 1, 1)
-    aligned = align_codes(codes, "delay")
-    assert aligned.shape == (B, K, N, T - K + 1)
-    for k in range(K):
-        frames = aligned[0, k, 0] - 100 * k
-        # Aligned step t' holds z_k[t - k] with t = t' + K - 1.
-        torch.testing.assert_close(frames, torch.arange(K - 1 - k, T - k, dtype=torch.float32))
-    assert align_codes(codes, "parallel") is codes
-    assert align_codes(codes[..., :K], "delay").shape[-1] == 1
 
 
 def test_factorize_permutes_each_codebook():

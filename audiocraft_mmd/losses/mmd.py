@@ -7,9 +7,9 @@ forward and the backward: no S x S matrix is ever materialised. Its backward is 
 gradients are required, and only the two gradient tensors ([S, D] and [M, D]) are kept for the
 backward. That is cheaper than recomputing the blocks in the backward, for the same memory.
 
-:class:`MMDLoss` implements Algorithm 1 on codes [B, K, N, T]: optional "delay" alignment of the
-K codebooks, batch and time grouped into S samples, one independent permutation per codebook to
-sample the factorized distribution, optionally a scale-free transform of the samples
+:class:`MMDLoss` implements Algorithm 1 on codes [B, K, N, T]: the alignment of the K codebooks
+(:mod:`audiocraft_mmd.alignment`), batch and time grouped into S samples, one independent
+permutation per codebook to sample the factorized distribution, optionally a scale-free transform of the samples
 (:func:`scale_samples`), then eq. (7).
 """
 import dataclasses
@@ -21,6 +21,7 @@ import torch
 from torch import nn
 from torch.autograd.function import once_differentiable
 
+from ..alignment import ALIGNMENTS, align, aligned_length, check_alignment
 from .kernels import Kernel, build_kernel, pairwise_sqdist
 
 __all__ = [
@@ -28,7 +29,6 @@ __all__ = [
     "MMDLoss",
     "KernelDiagnostics",
     "SCALES",
-    "align_codes",
     "default_chunk_size",
     "factorize",
     "kernel_diagnostics",
@@ -36,9 +36,6 @@ __all__ = [
     "scale_samples",
     "select_frames",
 ]
-
-ALIGNMENTS: tp.Tuple[str, ...] = ("delay", "parallel")
-"""Valid ``alignment`` values of :class:`MMDLoss`."""
 
 SCALES: tp.Tuple[str, ...] = ("fixed", "standardized", "median")
 """Valid ``scale`` values of :class:`MMDLoss` (see :func:`scale_samples`)."""
@@ -366,26 +363,6 @@ def _generator_device(generator: tp.Optional[torch.Generator]) -> torch.device:
     return torch.device("cpu") if generator is None else generator.device
 
 
-def align_codes(codes: torch.Tensor, alignment: str) -> torch.Tensor:
-    """Align the codebooks of ``codes`` [B, K, N, T] -> [B, K, N, T'].
-
-    ``parallel`` returns the codes as they are (T' = T). ``delay`` shifts codebook k (0-indexed)
-    by k frames, as MusicGen's delay pattern does, so that aligned step t holds
-    (z_0[t], z_1[t-1], ..., z_{K-1}[t-K+1]): codebook k is sliced ``[K-1-k : T-k]``, cropping only
-    K-1 frames (T' = T - K + 1).
-    """
-    if alignment not in ALIGNMENTS:
-        raise ValueError(f"Unknown alignment {alignment!r}; expected one of {', '.join(map(repr, ALIGNMENTS))}.")
-    if codes.dim() != 4:
-        raise ValueError(f"codes must be [B, K, N, T], got shape {tuple(codes.shape)}.")
-    if alignment == "parallel":
-        return codes
-    K, T = codes.shape[1], codes.shape[-1]
-    if T < K:
-        raise ValueError(f"The delay alignment needs at least K={K} frames (one per codebook), got T={T}.")
-    return torch.stack([codes[:, k, :, K - 1 - k:T - k] for k in range(K)], dim=1)
-
-
 def select_frames(codes: torch.Tensor, frames_per_item: tp.Optional[int],
                   generator: tp.Optional[torch.Generator] = None) -> torch.Tensor:
     """Keep a random subset of ``frames_per_item`` frames per item: [B, K, N, T] -> [B, K, N, F].
@@ -507,9 +484,7 @@ class MMDLoss(nn.Module):
                  frames_per_item: tp.Optional[int] = None, chunk_size: tp.Optional[int] = None,
                  collapse_check_every: int = 100, scale: str = "fixed"):
         super().__init__()
-        if alignment not in ALIGNMENTS:
-            raise ValueError(f"Unknown alignment {alignment!r}; expected one of "
-                             f"{', '.join(map(repr, ALIGNMENTS))}.")
+        check_alignment(alignment)
         if scale not in SCALES:
             raise ValueError(f"Unknown scale {scale!r}; expected one of {', '.join(map(repr, SCALES))}.")
         if isinstance(kernel, Kernel):
@@ -543,7 +518,10 @@ class MMDLoss(nn.Module):
         B, K, N, T = codes.shape
         if K < 2:
             raise ValueError(f"Independence between codebooks needs at least 2 codebooks, got K={K}.")
-        aligned = select_frames(align_codes(codes, self.alignment), self.frames_per_item, generator)
+        if aligned_length(T, K, self.alignment) == 0:
+            raise ValueError(f"The {self.alignment} alignment needs at least K={K} frames (one per codebook), "
+                             f"got T={T}.")
+        aligned = select_frames(align(codes, self.alignment), self.frames_per_item, generator)
         frames = aligned.shape[-1]
         S = B * frames
         if S < 2:

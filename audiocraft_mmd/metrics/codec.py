@@ -113,9 +113,10 @@ class CodecMeasurement:
 
     @property
     def codebook_entropy_bits(self) -> tp.List[float]:
-        """Entropy of each codebook's codes (log2 of the bins at most)."""
-        any_alignment = next(iter(self.dependence.values()))
-        return [float(v) for v in any_alignment.marginal_entropy_bits]
+        """Entropy of each codebook's codes (log2 of the bins at most), over every frame (the parallel
+        alignment's samples; the delay-aligned ones when only delay was measured)."""
+        result = self.dependence.get('parallel') or next(iter(self.dependence.values()))
+        return [float(v) for v in result.marginal_entropy_bits]
 
     def to_metrics(self) -> tp.Dict[str, float]:
         """Flat figures, as a solver stage reports them."""

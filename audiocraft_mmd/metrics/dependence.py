@@ -8,12 +8,12 @@ the others (:attr:`DependenceResult.mi_vs_rest_bits`). The total correlation of 
 ``sum_k H(c_k) - H(c_1, ..., c_K)`` (the paper's eq. (2) prints the difference the other way
 round; the total correlation is non-negative). All entropies are in bits.
 
-Samples. ``codes`` [B, K, T] are turned into N aligned K-tuples (batch and time merged):
+Samples. ``codes`` [B, K, T] are turned into N aligned K-tuples (batch and time merged), with the
+alignment the MMD loss uses (:mod:`audiocraft_mmd.alignment`):
 
 - ``parallel``: (c_1[t], ..., c_K[t]), N = B * T;
 - ``delay``: the tuples MusicGen's delay pattern predicts in one step,
-  (c_1[t], c_2[t-1], ..., c_K[t-K+1]): codebook k (0-indexed) is sliced ``[K-1-k : T-k]`` within
-  each item, cropping K-1 frames per item, N = B * max(T - K + 1, 0).
+  (c_1[t], c_2[t-1], ..., c_K[t-K+1]), cropping K-1 frames per item, N = B * max(T - K + 1, 0).
 
 Counting is sparse: the tuple of a set of codebooks is hashed into one int64 key (mixed radix,
 ``key = (c_a * m_b + c_b) * m_c + c_c ...``; 2048^4 = 2^44 fits, larger products are re-ranked
@@ -82,6 +82,8 @@ import typing as tp
 import numpy as np
 import torch
 
+from ..alignment import ALIGNMENTS, align, check_alignment
+
 __all__ = [
     "ALIGNMENTS",
     "CORRECTIONS",
@@ -91,7 +93,6 @@ __all__ = [
     "codebook_dependence",
 ]
 
-ALIGNMENTS: tp.Tuple[str, ...] = ("parallel", "delay")
 """Valid ``alignment`` values: how the K codebooks are put together into one sample."""
 
 CORRECTIONS: tp.Tuple[str, ...] = ("shuffle", "miller_madow", "none")
@@ -230,11 +231,6 @@ class DependenceResult:
         return self.format_table()
 
 
-def _check_alignment(alignment: str) -> None:
-    if alignment not in ALIGNMENTS:
-        raise ValueError(f"Unknown alignment {alignment!r}; expected one of {', '.join(map(repr, ALIGNMENTS))}.")
-
-
 def _check_correction(correction: str, permutations: int) -> None:
     if correction not in CORRECTIONS:
         raise ValueError(f"Unknown correction {correction!r}; expected one of {', '.join(map(repr, CORRECTIONS))}.")
@@ -279,15 +275,10 @@ def _as_numpy_codes(codes: CodesLike) -> np.ndarray:
 
 
 def _aligned_samples(codes: np.ndarray, alignment: str) -> np.ndarray:
-    """Aligned K-tuples of ``codes`` [B, K, T] -> [N, K] (see the module docstring)."""
-    B, K, T = codes.shape
-    if alignment == "parallel":
-        return codes.transpose(0, 2, 1).reshape(B * T, K)
-    steps = T - K + 1
-    if steps <= 0:
-        return np.empty((0, K), dtype=codes.dtype)
-    aligned = np.stack([codes[:, k, K - 1 - k:T - k] for k in range(K)], axis=-1)  # [B, T', K]
-    return aligned.reshape(B * steps, K)
+    """Aligned K-tuples of ``codes`` [B, K, T] -> [B * T', K] (`audiocraft_mmd.alignment.align`)."""
+    aligned = align(codes, alignment)
+    B, K, steps = aligned.shape
+    return aligned.transpose(0, 2, 1).reshape(B * steps, K)
 
 
 def _resolve_generator(generator: GeneratorLike) -> tp.Optional[torch.Generator]:
@@ -484,7 +475,7 @@ class DependenceAccumulator:
     def __init__(self, num_codebooks: int, cardinality: Cardinality, alignment: str = "parallel"):
         if num_codebooks < 2:
             raise ValueError(f"Measuring dependence needs at least 2 codebooks, got K={num_codebooks}.")
-        _check_alignment(alignment)
+        check_alignment(alignment)
         self.num_codebooks = int(num_codebooks)
         self.cardinality = _normalize_cardinality(cardinality, self.num_codebooks)
         self.alignment = alignment

@@ -5,8 +5,9 @@ import typing as tp
 
 import omegaconf
 
+from ..alignment import ALIGNMENTS, aligned_length
 from ..errors import ConfigurationError, nearest_key, raise_all
-from ..losses import ALIGNMENTS, KERNELS, SCALES, MMDLoss, build_kernel
+from ..losses import KERNELS, SCALES, MMDLoss, build_kernel
 from ..quantization import STREAMS
 
 
@@ -102,10 +103,8 @@ class MMDConfig:
 
     def frames_used(self, num_frames: int, num_codebooks: int) -> int:
         """Aligned frames per clip that enter the MMD, for clips of ``num_frames`` frames."""
-        aligned = num_frames - (num_codebooks - 1) if self.alignment == 'delay' else num_frames
-        if self.frames_per_item is not None:
-            aligned = min(aligned, self.frames_per_item)
-        return max(aligned, 0)
+        aligned = aligned_length(num_frames, num_codebooks, self.alignment)
+        return aligned if self.frames_per_item is None else min(aligned, self.frames_per_item)
 
     def check_model(self, num_codebooks: int, num_frames: int, batch_size: int) -> None:
         """Reject a model/data shape the loss cannot work with (before any training).
