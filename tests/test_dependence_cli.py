@@ -1,7 +1,10 @@
 """`audiocraft-mmd dependence` and `audiocraft-mmd report` end to end, on debug codecs trained in the tests."""
 import json
+import math
 import os
 import subprocess
+
+import pytest
 
 from audiocraft.utils.export import export_encodec
 
@@ -66,6 +69,24 @@ def test_report_is_fig2_of_the_xps(trained_xp, baseline_xp, tmp_path):
         assert row['tc_percent_delay'] is not None and row['tc_percent_parallel'] is not None
     assert plot.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
     assert 'I% delay' in proc.stdout
+
+
+def test_kernel_magnitude_benchmark_gives_each_kernel_a_weight(trained_xp, dataset, tmp_path):
+    """`benchmarks/kernel_magnitudes.py` (the Table 3 weights of the grid), on a tiny codec."""
+    import sys
+    folder, _ = trained_xp
+    out = tmp_path / 'kernels.json'
+    proc = subprocess.run([sys.executable, str(REPO / 'benchmarks' / 'kernel_magnitudes.py'), '--model',
+                           str(folder / 'checkpoint.th'), '--manifest', str(dataset['train']), '--clips', '8',
+                           '--draws', '2', '--out', str(out)], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert '8 clips of 1 s x 5 delay-aligned frames = 40 samples, 2 draws' in proc.stdout
+    rows = json.loads(out.read_text())['kernels']
+    assert set(rows) == {'multiscale_gaussian', 'squared_inverse', 'linear', 'quadratic'}
+    assert rows['multiscale_gaussian']['weight'] == pytest.approx(1e3)
+    for row in rows.values():
+        assert row['magnitude'] > 0 and math.isfinite(row['weight']) and row['low'] <= row['mean'] <= row['high']
+        assert row['weight'] * row['magnitude'] == pytest.approx(1e3 * rows['multiscale_gaussian']['magnitude'])
 
 
 def test_fig2_lines_never_mix_sample_counts(tmp_path):
