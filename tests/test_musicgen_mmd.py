@@ -148,6 +148,18 @@ def test_tokenizer_problems_are_named_at_start(codec_sig, data_overrides):
     assert 'Traceback' not in proc.stderr
 
 
+def test_lm_warns_when_its_pattern_is_not_the_one_its_tokenizer_was_trained_for(codec_sig, caplog):
+    from audiocraft_mmd.solvers.musicgen_mmd import check_tokenizer
+    tokenizer = f'compression_model_checkpoint=//sig/{codec_sig}'  # trained with mmd.alignment=delay
+    with caplog.at_level('WARNING', logger='audiocraft_mmd.solvers.musicgen_mmd'):
+        check_tokenizer(compose(LM_SOLVER, tokenizer))  # the delay pattern: it matches
+        assert not caplog.records
+        check_tokenizer(compose(LM_SOLVER, tokenizer, 'codebooks_pattern.modeling=parallel'))
+    assert len(caplog.records) == 1
+    assert ('trained with mmd.alignment=delay' in caplog.text
+            and 'this LM uses codebooks_pattern.modeling=parallel' in caplog.text)
+
+
 def test_missing_metric_weights_fail_before_training(codec_sig, data_overrides, tmp_path, monkeypatch):
     """FAD, KL and CLAP weights are checked at start, each named by file and config key."""
     argv = [LM_SOLVER, f'compression_model_checkpoint=//sig/{codec_sig}', *data_overrides,

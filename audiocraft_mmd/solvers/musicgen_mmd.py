@@ -11,15 +11,20 @@ anything is built, so that a run that cannot work stops at start with a message 
 
 Checkpoints are saved so that ``torch.load``'s safe loader reads them (see :mod:`audiocraft_mmd.compat`).
 """
+import logging
+import typing as tp
+
 import omegaconf
 from audiocraft.solvers.musicgen import MusicGenSolver
 
 from ..compat import safe_checkpoint_state
 from ..errors import ConfigurationError, run_checks
 from ..metrics.generation_weights import check_generation_metric_weights
-from ..models.compression import CompressionSource, load_compression_model, locate_compression_model
+from ..models.compression import CompressionSource, load_codec, locate_compression_model
 from ..models.musicgen import check_lm_matches_codec
 from .stages import SkipNullSplitStages
+
+logger = logging.getLogger(__name__)
 
 
 def audiocraft_tokenizer_name(name: str, source: CompressionSource) -> str:
@@ -43,11 +48,37 @@ def check_tokenizer(cfg: omegaconf.DictConfig) -> CompressionSource:
             "XP of solver=compression/encodec_mmd_*), a checkpoint.th, an exported file, or //pretrained/NAME.")
     try:
         source = locate_compression_model(name)
-        codec = load_compression_model(source, device='cpu')
+        codec = load_codec(source, device='cpu')
     except ConfigurationError as exc:
         raise type(exc)(f"compression_model_checkpoint={name}: {exc}") from exc
-    check_lm_matches_codec(cfg, codec, f"compression_model_checkpoint={name}")
+    check_lm_matches_codec(cfg, codec.model, f"compression_model_checkpoint={name}")
+    mismatch = pattern_mismatch(cfg, codec.cfg)
+    if mismatch is not None:
+        logger.warning("compression_model_checkpoint=%s: %s", name, mismatch)
     return source
+
+
+def pattern_mismatch(cfg: omegaconf.DictConfig, codec_cfg: tp.Optional[omegaconf.DictConfig]) -> tp.Optional[str]:
+    """Why the LM's ``codebooks_pattern`` predicts together other codes than those the tokenizer's MMD made
+    independent (``mmd.alignment`` of its XP config), or None (they match, or the tokenizer has no MMD)."""
+    mmd = codec_cfg.get('mmd') if codec_cfg is not None else None
+    if mmd is None or not mmd.get('weight'):
+        return None
+    pattern = cfg.codebooks_pattern
+    modeling = pattern.modeling
+    delay = pattern.get('delay') or {}
+    delays = list(delay.get('delays') or [])
+    flat = modeling == 'delay' and not delay.get('flatten_first')
+    num_codebooks = cfg.transformer_lm.n_q
+    if mmd.alignment == 'delay' and flat and delays == list(range(num_codebooks)):
+        return None
+    if mmd.alignment == 'parallel' and (modeling == 'parallel' or (flat and delays == [0] * num_codebooks)):
+        return None
+    steps = 'with delays 0..K-1' if mmd.alignment == 'delay' else 'in the same frame'
+    shown = f"codebooks_pattern.modeling={modeling}" + (f" with delays {delays}" if modeling == 'delay' else '')
+    return (f"the tokenizer was trained with mmd.alignment={mmd.alignment} (independence of the codes a "
+            f"{mmd.alignment} pattern predicts together, {steps}), but this LM uses {shown}: it factorizes other "
+            "codes than the MMD made independent.")
 
 
 def check_schedule(cfg: omegaconf.DictConfig) -> None:
