@@ -84,8 +84,9 @@ def _check_source_keys(cfg: omegaconf.DictConfig) -> None:
     missing = [key for key in ('max_sample_rate', 'max_channels')
                if key in source and omegaconf.OmegaConf.is_missing(source, key)]
     if missing:
-        raise ConfigurationError(f"{', '.join('datasource.' + k for k in missing)} not set: give them with your "
-                                 f"dset config or {' '.join('datasource.' + k + '=...' for k in missing)}.")
+        raise ConfigurationError(f"{' and '.join('datasource.' + k for k in missing)} not set: give "
+                                 f"{'it' if len(missing) == 1 else 'them'} with your dset config or "
+                                 f"{' '.join('datasource.' + k + '=...' for k in missing)}.")
     skip = source.get(SKIP_BAD_FILES, False)
     if not isinstance(skip, bool):
         raise ConfigurationError(f"datasource.{SKIP_BAD_FILES} must be true or false, got {skip!r}.")
@@ -103,14 +104,16 @@ def check_datasource_files(cfg: omegaconf.DictConfig, xp_folder: tp.Optional[Pat
     if 'datasource' not in cfg:
         return
     skip = bool(cfg.datasource.get(SKIP_BAD_FILES, False))
-    checks = {}
+    checks, by_manifest = {}, {}
     for split in used_splits(cfg):
         manifest = manifest_path(cfg.datasource[split])
         assert manifest is not None, "check_datasource runs first"
-        try:
-            checks[split] = check_manifest(manifest)
-        except ValueError as exc:
-            raise MissingDataError(f"datasource.{split}: {exc}; {MAKE_MANIFEST}.") from None
+        if manifest not in by_manifest:  # splits may share a manifest: read its files once
+            try:
+                by_manifest[manifest] = check_manifest(manifest)
+            except ValueError as exc:
+                raise MissingDataError(f"datasource.{split}: {exc}; {MAKE_MANIFEST}.") from None
+        checks[split] = by_manifest[manifest]
     errors: tp.List[ConfigurationError] = []
     for split, check in checks.items():
         if not check.bad:
