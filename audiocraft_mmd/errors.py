@@ -43,7 +43,7 @@ def raise_all(errors: tp.Sequence[ConfigurationError]) -> None:
         raise ConfigurationErrors(errors)
 
 
-def nearest_key(key: str, valid: tp.Iterable[str]) -> tp.Optional[str]:
-    """The valid key closest to a misspelt ``key`` (None when none is close)."""
-    matches = difflib.get_close_matches(key, list(valid), n=1, cutoff=0.6)
+def nearest_key(key: str, valid: tp.Iterable[str], cutoff: float = 0.6) -> tp.Optional[str]:
+    """The valid key closest to a misspelt ``key`` (None when none has a similarity ratio >= ``cutoff``)."""
+    matches = difflib.get_close_matches(key, list(valid), n=1, cutoff=cutoff)
     return matches[0] if matches else None

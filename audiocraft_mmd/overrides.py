@@ -14,7 +14,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
 from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
 
-from .errors import ConfigurationError, ConfigurationErrors, nearest_key
+from .errors import ConfigurationError, nearest_key, raise_all
 
 ADDED_KEY_CUTOFF = 0.8  # an added key this close to an existing sibling is taken for a typo of it
 _FAILED_KEY = re.compile(r"Could not override '([^']+)'")
@@ -50,8 +50,7 @@ def compose_checked(compose: tp.Callable[[tp.List[str]], omegaconf.DictConfig], 
             failed.append(remaining.pop(index))
     errors = [_unknown_key(text, override, cfg) for text, override in failed]
     errors += [error for text, override in remaining if (error := _added_typo(text, override, cfg)) is not None]
-    if errors:
-        raise ConfigurationErrors(errors)
+    raise_all(errors)
     return cfg
 
 
@@ -92,8 +91,8 @@ def _added_typo(text: str, override: Override, cfg: omegaconf.DictConfig) -> tp.
     if not isinstance(node, omegaconf.DictConfig):
         return None
     siblings = [str(k) for k in node.keys() if str(k) != name]
-    near = nearest_key(name, siblings) if siblings else None
-    if near is None or _similarity(name, near) < ADDED_KEY_CUTOFF:
+    near = nearest_key(name, siblings, cutoff=ADDED_KEY_CUTOFF)
+    if near is None:
         return None
     prefix = f"{parent}." if parent else ''
     return ConfigurationError(f"{text}: adds {override.key_or_group} next to {prefix}{near}; did you mean "
@@ -113,8 +112,3 @@ def _missing_option(exc: MissingConfigException, parsed: tp.Sequence[Override],
             hint = f"did you mean {group}={near}?" if near else f"options: {', '.join(options[:20])}"
             return ConfigurationError(f"{group}={value}: no such config in group {group!r}; {hint}")
     return ConfigurationError(str(exc).splitlines()[0])
-
-
-def _similarity(a: str, b: str) -> float:
-    import difflib
-    return difflib.SequenceMatcher(None, a, b).ratio()

@@ -48,11 +48,10 @@ _DEFAULT_LOSSES = {
 
 def manifest_file(manifest_dir: tp.Union[str, Path]) -> Path:
     """``data.jsonl`` or ``data.jsonl.gz`` of an AudioCraft manifest folder (or the file itself)."""
-    path = Path(manifest_dir)
-    candidates = [path / 'data.jsonl', path / 'data.jsonl.gz'] if path.is_dir() else [path]
-    for candidate in candidates:
-        if candidate.is_file():
-            return candidate
+    from ..datasource import manifest_path
+    path = manifest_path(str(manifest_dir))
+    if path is not None:
+        return path
     raise MissingDataError(f"No manifest at {manifest_dir}: expected a folder with data.jsonl or data.jsonl.gz "
                            "(`audiocraft-mmd manifest AUDIO_DIR OUT_DIR` writes one).")
 
