@@ -19,17 +19,44 @@ def _manifest(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pattern_option(args: argparse.Namespace) -> tp.Optional[tp.Dict[str, tp.Any]]:
+    """``--pattern NAME --pattern-args JSON`` as a codebooks pattern config, or None."""
+    import json
+    from .errors import ConfigurationError
+    if args.pattern is None:
+        if args.pattern_args is not None:
+            raise ConfigurationError("--pattern-args needs --pattern NAME.")
+        return None
+    if args.alignment != 'pattern':
+        raise ConfigurationError(f"--pattern {args.pattern} is read with --alignment pattern, got --alignment "
+                                 f"{args.alignment}.")
+    try:
+        kwargs = json.loads(args.pattern_args) if args.pattern_args else {}
+    except json.JSONDecodeError as exc:
+        raise ConfigurationError(f"--pattern-args {args.pattern_args!r} is not JSON ({exc.msg}); e.g. "
+                                 "'{\"delays\": [0, 1, 1]}'.") from None
+    if not isinstance(kwargs, dict):
+        raise ConfigurationError(f"--pattern-args must be a JSON object, got {args.pattern_args!r}.")
+    return {'modeling': args.pattern, args.pattern: kwargs}
+
+
 def _dependence(args: argparse.Namespace) -> int:
     import json
     from .metrics.codec import format_measurement, measure_codec
     from .metrics.plots import plot_dependence
     from .models.compression import load_codec
     alignments = ('parallel', 'delay') if args.alignment == 'both' else (args.alignment,)
+    from .alignment import PATTERNS
+    from .errors import ConfigurationError
+    pattern = _pattern_option(args)
     model, cfg = load_codec(args.model, device=args.device)
+    if args.alignment == 'pattern' and pattern is None and (cfg is None or cfg.get('mmd', {}).get('alignment') != 'pattern'):
+        raise ConfigurationError("--alignment pattern needs --pattern NAME (one of "
+                                 f"{', '.join(PATTERNS)}), unless the codec's XP trained with mmd.alignment=pattern.")
     measured = measure_codec(
         model, args.manifest, cfg, segment_duration=args.segment_duration, max_segments=args.segments,
         batch_size=args.batch_size, macro_clips=args.macro_clips, seed=args.seed, alignments=alignments,
-        desc='encoding', correction=args.correction, permutations=args.permutations)
+        pattern=pattern, desc='encoding', correction=args.correction, permutations=args.permutations)
     print(f"{args.model}: {measured.num_clips} segments of {args.segment_duration:g} s from {args.manifest}")
     for alignment, result in measured.dependence.items():
         print(f"\n[{alignment} alignment]\n{result.format_table()}")
@@ -83,6 +110,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .alignment import PATTERNS
     from .metrics.dependence import CORRECTIONS, DEFAULT_CORRECTION
     parser = argparse.ArgumentParser(
         prog='audiocraft-mmd',
@@ -128,8 +156,14 @@ def build_parser() -> argparse.ArgumentParser:
     dependence.add_argument('--model', required=True,
                             help="//sig/SIG, //pretrained/NAME, a compression checkpoint.th or an exported file")
     dependence.add_argument('--manifest', required=True, help="AudioCraft manifest folder (data.jsonl)")
-    dependence.add_argument('--alignment', choices=['parallel', 'delay', 'both'], default='both',
-                            help="delay: the tuples MusicGen's delay pattern predicts together (default: both)")
+    dependence.add_argument('--alignment', choices=['parallel', 'delay', 'pattern', 'both'], default='both',
+                            help="delay: the tuples MusicGen's delay pattern predicts together; pattern: the codes "
+                                 "--pattern predicts in one step (default: both = parallel and delay)")
+    dependence.add_argument('--pattern', choices=PATTERNS, default=None,
+                            help="with --alignment pattern: the LM's codebooks pattern (codebooks_pattern.modeling; "
+                                 "default: the XP's mmd.pattern)")
+    dependence.add_argument('--pattern-args', default=None, metavar='JSON',
+                            help="the pattern's arguments as in codebooks_pattern.<NAME>, e.g. '{\"delays\": [0, 1, 1]}'")
     dependence.add_argument('--segments', type=int, default=None, help="at most this many segments (default: all)")
     dependence.add_argument('--segment-duration', type=float, default=10., help="seconds per segment (default 10)")
     dependence.add_argument('--batch-size', type=int, default=8)

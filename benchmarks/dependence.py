@@ -18,7 +18,8 @@ import typing as tp
 import numpy as np
 import torch
 
-from audiocraft_mmd.metrics import ALIGNMENTS, CORRECTIONS, DEFAULT_CORRECTION, DependenceAccumulator
+from audiocraft_mmd.alignment import BUILTIN_ALIGNMENTS
+from audiocraft_mmd.metrics import CORRECTIONS, DEFAULT_CORRECTION, DependenceAccumulator
 
 
 def make_codes(frames: int, codebooks: int, cardinality: int, frames_per_item: int, copy: float,
@@ -54,7 +55,7 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> None:
     parser.add_argument("--frames-per-item", type=int, default=1500, help="T of each item (30 s at 50 Hz)")
     parser.add_argument("--batch-items", type=int, default=64, help="items per update() call")
     parser.add_argument("--copy", type=float, default=0.2, help="probability that codebook k copies k-1")
-    parser.add_argument("--alignment", choices=ALIGNMENTS, default="parallel")
+    parser.add_argument("--alignment", choices=BUILTIN_ALIGNMENTS, default="parallel")
     parser.add_argument("--correction", choices=CORRECTIONS, default=DEFAULT_CORRECTION)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", action="store_true", help="also print the timings as one JSON line")

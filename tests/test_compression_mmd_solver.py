@@ -114,7 +114,7 @@ def test_bad_config_is_rejected_naming_the_key(data_overrides, override, message
 
 
 def test_delay_with_clips_shorter_than_k_frames(data_overrides):
-    with pytest.raises(MMDConfigError, match='at least K=4 frames'):
+    with pytest.raises(MMDConfigError, match='reads codes 3 frames apart: it needs clips of at least 4 frames'):
         build(*data_overrides, 'dataset.segment_duration=0.06')
 
 
@@ -128,3 +128,27 @@ def test_missing_dataset_is_named(dataset):
         build()
     with pytest.raises(FileNotFoundError, match=r'datasource\.valid=/nonexistent: no manifest found'):
         build(f'datasource.train={dataset["train"]}', 'datasource.valid=/nonexistent')
+
+
+def test_pattern_alignment_trains_and_measures_the_codes_its_lm_predicts_together(data_overrides):
+    """mmd.alignment=pattern with unroll flattening [0, 0, 1, 1]: one MMD per group of codes, and the
+    codec meter reports the dependence within those groups next to delay and parallel."""
+    from audiocraft_mmd.metrics.codec import CodecMeter
+    pattern = ['mmd.alignment=pattern', 'mmd.pattern.modeling=unroll', 'mmd.pattern.unroll.flattening=[0,0,1,1]']
+    solver = build(*data_overrides, *pattern)
+    assert [g.codebooks for g in solver.mmd_loss.groups(4)] == [(0, 1), (2, 3)]
+    solver.model.train()
+    solver.model(_audio())
+    solver.optimizer.zero_grad()
+    solver.mmd_rng.manual_seed(0)
+    metrics = solver.mmd_step(_audio(16, seed=1))
+    assert torch.isfinite(metrics['mmd']) and metrics['mmd_samples'] == 16 * 50
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in solver.model.encoder.parameters())
+    meter = CodecMeter(solver.model, solver.cfg, macro_clips=4)
+    meter.update(_audio(8, seed=2))
+    measured = meter.result()
+    assert set(measured.dependence) == {'delay', 'parallel', 'pattern'}
+    assert [r.codebooks for r in measured.dependence['pattern'].results] == [(0, 1), (2, 3)]
+    assert 'tc_percent_pattern' in measured.to_metrics()
+    with pytest.raises(MMDConfigError, match=r"mmd.alignment=pattern with mmd.pattern=.*musiclm.*one code per step"):
+        build(*data_overrides, 'mmd.alignment=pattern', 'mmd.pattern.modeling=musiclm')

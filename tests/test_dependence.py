@@ -7,13 +7,16 @@ import pytest
 import torch
 
 from audiocraft_mmd.metrics import (
-    ALIGNMENTS,
     CORRECTIONS,
     DEFAULT_CORRECTION,
     DependenceAccumulator,
     DependenceResult,
     codebook_dependence,
 )
+
+
+# every alignment, with a pattern of two codebooks predicted together and one alone for 'pattern'
+ALIGNMENT_CASES = [('delay', None), ('parallel', None), ('pattern', {'modeling': 'coarse_first'})]
 
 
 def copy_channel(m: int, p: float, n: int, rng: np.random.Generator) -> tuple:
@@ -114,9 +117,9 @@ def test_relabelling_changes_nothing():
         relabelled[:, k] = rng.permutation(40)[codes[:, k]]
     assert not np.array_equal(relabelled, codes)
     for correction in CORRECTIONS:
-        for alignment in ALIGNMENTS:
-            a = codebook_dependence(codes, 40, alignment, correction, permutations=3, generator=7)
-            b = codebook_dependence(relabelled, 40, alignment, correction, permutations=3, generator=7)
+        for alignment, pattern in ALIGNMENT_CASES:
+            a = codebook_dependence(codes, 40, alignment, correction, permutations=3, generator=7, pattern=pattern)
+            b = codebook_dependence(relabelled, 40, alignment, correction, permutations=3, generator=7, pattern=pattern)
             assert a.to_dict() == b.to_dict(), (correction, alignment)
 
 
@@ -147,12 +150,12 @@ def test_delay_samples_follow_musicgen_pattern_per_item():
     assert acc.num_samples == B * (T - K + 1)
 
 
-@pytest.mark.parametrize('alignment', ALIGNMENTS)
-def test_streaming_matches_one_call(alignment):
+@pytest.mark.parametrize('alignment,pattern', ALIGNMENT_CASES)
+def test_streaming_matches_one_call(alignment, pattern):
     codes = mixed_codes(seed=4, B=6, T=200)
     whole = codebook_dependence(torch.from_numpy(codes), 40, alignment=alignment, permutations=2,
-                                generator=torch.Generator().manual_seed(11))
-    acc = DependenceAccumulator(3, 40, alignment=alignment)
+                                generator=torch.Generator().manual_seed(11), pattern=pattern)
+    acc = DependenceAccumulator(3, 40, alignment=alignment, pattern=pattern)
     for batch in (codes[:1], codes[1:4], codes[4:]):
         acc.update(torch.from_numpy(batch))
     streamed = acc.result(permutations=2, generator=11)  # int seed == manual_seed(seed)

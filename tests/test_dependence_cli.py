@@ -47,6 +47,34 @@ def test_dependence_of_an_exported_codec(trained_xp, dataset, tmp_path):
     assert '[delay alignment]' in proc.stdout and '[parallel alignment]' not in proc.stdout
 
 
+def test_dependence_within_the_steps_of_any_lm_pattern(trained_xp, dataset, tmp_path):
+    """--alignment pattern: the dependence of the codes a coarse_first LM predicts in one step (z1, z2, z3)."""
+    folder, _ = trained_xp
+    out, plot = tmp_path / 'pattern.json', tmp_path / 'pattern.png'
+    proc = cli('dependence', '--model', f'//sig/{folder.name}', '--manifest', str(dataset['evaluate']),
+               '--alignment', 'pattern', '--pattern', 'coarse_first', '--pattern-args', '{"delays": [0, 1, 2]}',
+               '--segments', '2', '--segment-duration', '1', '--out', str(out), '--plot', str(plot))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert '[pattern alignment]' in proc.stdout and 'Group z1[t+2] z2[t+1] z3[t]' in proc.stdout
+    [group] = json.loads(out.read_text())['alignments']['pattern']['groups']
+    assert group['codebooks'] == [1, 2, 3] and group['offsets'] == [2, 1, 0]
+    assert group['result']['num_samples'] == 2 * (50 - 2)
+    assert plot.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+
+
+@pytest.mark.parametrize('args,message', [
+    (['--alignment', 'pattern'], '--alignment pattern needs --pattern NAME'),
+    (['--alignment', 'delay', '--pattern', 'coarse_first'], '--pattern coarse_first is read with --alignment pattern'),
+    (['--alignment', 'pattern', '--pattern', 'unroll', '--pattern-args', '{delays'], 'is not JSON'),
+    (['--pattern-args', '{}'], '--pattern-args needs --pattern NAME'),
+])
+def test_dependence_pattern_options_are_checked(trained_xp, dataset, capsys, args, message):
+    from audiocraft_mmd.cli import main
+    folder, _ = trained_xp
+    assert main(['dependence', '--model', f'//sig/{folder.name}', '--manifest', str(dataset['evaluate']), *args]) == 2
+    assert message in capsys.readouterr().err
+
+
 def test_dependence_bad_inputs_are_named(dataset, tmp_path):
     missing = cli('dependence', '--model', str(tmp_path / 'nope.th'), '--manifest', str(dataset['evaluate']))
     assert missing.returncode == 2 and 'No compression model at' in missing.stderr

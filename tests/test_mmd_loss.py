@@ -331,7 +331,7 @@ def test_mmd_loss_errors():
         MMDLoss(kernel="gaussian")
     with pytest.raises(ValueError, match="Unknown alignment 'flatten'.*'delay'.*'parallel'"):
         MMDLoss(alignment="flatten")
-    with pytest.raises(ValueError, match="delay alignment needs at least K=4 frames.*T=3"):
+    with pytest.raises(ValueError, match="delay alignment reads codes 3 frames apart.*needs at least 4 frames, got T=3"):
         MMDLoss(alignment="delay")(torch.randn(2, 4, 3, 3))
     with pytest.raises(ValueError, match="sigma"):
         MMDLoss(kernel="squared_inverse", kernel_params={"sigma": 0.0})

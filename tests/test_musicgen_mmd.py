@@ -245,3 +245,27 @@ def test_generation_benchmark_counts_k_times_more_steps_for_flatten(tmp_path):
     assert result['rows']['delay']['params'] == result['rows']['flatten']['params']
     assert result['rows']['delay']['tokens_shape'] == result['rows']['flatten']['tokens_shape'] == [1, 4, 20]
     assert 'flatten / delay' in proc.stdout
+
+
+def test_pattern_mismatch_compares_the_groups_of_codes_each_pattern_predicts_together():
+    """Read from both patterns (`audiocraft_mmd.alignment.code_groups`), not from their names."""
+    from omegaconf import OmegaConf
+    from audiocraft_mmd.solvers.musicgen_mmd import pattern_mismatch
+
+    def lm(pattern):
+        return OmegaConf.create({'transformer_lm': {'n_q': 4}, 'codebooks_pattern': pattern})
+
+    def codec(alignment, pattern=None):
+        return OmegaConf.create({'mmd': {'weight': 1e3, 'alignment': alignment, 'pattern': pattern}})
+
+    coarse = {'modeling': 'coarse_first', 'coarse_first': {'delays': [0, 0, 0]}}
+    assert pattern_mismatch(lm(coarse), codec('pattern', {'modeling': 'coarse_first'})) is None  # default delays
+    assert pattern_mismatch(lm({'modeling': 'delay', 'delay': {'delays': [0, 1, 2, 3]}}), codec('delay')) is None
+    assert pattern_mismatch(lm({'modeling': 'parallel'}), codec('pattern', {'modeling': 'parallel'})) is None
+    message = pattern_mismatch(lm({'modeling': 'delay', 'delay': {'delays': [0, 1, 2, 3]}}),
+                               codec('pattern', {'modeling': 'coarse_first'}))
+    assert message is not None and 'z1[t] z2[t] z3[t] predicted in one step' in message
+    assert 'this LM uses codebooks_pattern.modeling=delay with delays [0, 1, 2, 3]' in message
+    assert 'one code per step' in pattern_mismatch(lm({'modeling': 'musiclm'}), codec('delay'))
+    unweighted = OmegaConf.merge(codec('delay'), {'mmd': {'weight': 0}})
+    assert unweighted.mmd.weight == 0 and pattern_mismatch(lm({'modeling': 'musiclm'}), unweighted) is None

@@ -10,7 +10,8 @@ backward. That is cheaper than recomputing the blocks in the backward, for the s
 :class:`MMDLoss` implements Algorithm 1 on codes [B, K, N, T]: the alignment of the K codebooks
 (:mod:`audiocraft_mmd.alignment`), batch and time grouped into S samples, one independent
 permutation per codebook to sample the factorized distribution, optionally a scale-free transform of the samples
-(:func:`scale_samples`), then eq. (7).
+(:func:`scale_samples`), then eq. (7). With a pattern whose steps predict several groups of codes, one
+MMD per group, weighted by the group's share of the steps.
 """
 import dataclasses
 import math
@@ -21,7 +22,7 @@ import torch
 from torch import nn
 from torch.autograd.function import once_differentiable
 
-from ..alignment import ALIGNMENTS, align, aligned_length, check_alignment
+from ..alignment import ALIGNMENTS, CodeGroup, PatternConfig, check_alignment, code_groups, group_weights, pattern_problem
 from .kernels import Kernel, build_kernel, pairwise_sqdist
 
 __all__ = [
@@ -469,9 +470,12 @@ class MMDLoss(nn.Module):
 
     Args:
         kernel: a name from :data:`~.kernels.KERNELS` or a :class:`~.kernels.Kernel`.
-        alignment: ``delay`` (match MusicGen's delay pattern) or ``parallel``.
+        alignment: ``delay`` (match MusicGen's delay pattern), ``parallel`` or ``pattern`` (the codes any
+            AudioCraft codebooks pattern predicts in one step, see :mod:`audiocraft_mmd.alignment`).
+        pattern: with ``alignment='pattern'``, the codebooks pattern config (``transformer_lm``'s
+            ``codebooks_pattern`` format, e.g. ``{'modeling': 'coarse_first'}``).
         kernel_params: parameters for :func:`~.kernels.build_kernel` (only with a kernel name).
-        frames_per_item: if set, keep that many random aligned frames per item to bound S.
+        frames_per_item: if set, keep that many random aligned frames per item (per group) to bound S.
         chunk_size: rows per block in :func:`mmd2_unbiased`.
         scale: ``fixed`` (paper: samples as they are), ``standardized`` or ``median`` (blind to the
             latent's overall scale), see :func:`scale_samples`.
@@ -482,9 +486,12 @@ class MMDLoss(nn.Module):
     def __init__(self, kernel: tp.Union[str, Kernel] = "multiscale_gaussian", alignment: str = "delay",
                  kernel_params: tp.Optional[tp.Dict[str, tp.Any]] = None,
                  frames_per_item: tp.Optional[int] = None, chunk_size: tp.Optional[int] = None,
-                 collapse_check_every: int = 100, scale: str = "fixed"):
+                 collapse_check_every: int = 100, scale: str = "fixed",
+                 pattern: tp.Optional[PatternConfig] = None):
         super().__init__()
         check_alignment(alignment)
+        if alignment == "pattern" and pattern_problem(pattern):
+            raise ValueError(f"alignment 'pattern' needs a pattern: {pattern_problem(pattern)}.")
         if scale not in SCALES:
             raise ValueError(f"Unknown scale {scale!r}; expected one of {', '.join(map(repr, SCALES))}.")
         if isinstance(kernel, Kernel):
@@ -500,6 +507,7 @@ class MMDLoss(nn.Module):
         if collapse_check_every < 0:
             raise ValueError(f"collapse_check_every must be >= 0, got {collapse_check_every}.")
         self.alignment = alignment
+        self.pattern = dict(pattern) if alignment == "pattern" and pattern is not None else None
         self.scale = scale
         self.frames_per_item = frames_per_item
         self.chunk_size = chunk_size
@@ -508,9 +516,18 @@ class MMDLoss(nn.Module):
         self._calls = 0
         self._collapse_warned = False
 
-    def samples(self, codes: torch.Tensor, generator: tp.Optional[torch.Generator] = None
-                ) -> tp.Tuple[torch.Tensor, torch.Tensor]:
-        """Joint and factorized samples, each [S, K * N], from ``codes`` [B, K, N, T]."""
+    def groups(self, num_codebooks: int) -> tp.Tuple[CodeGroup, ...]:
+        """The groups of codes whose independence the loss promotes, for K codebooks."""
+        return code_groups(num_codebooks, self.alignment, self.pattern)
+
+    def group_samples(self, codes: torch.Tensor, generator: tp.Optional[torch.Generator] = None
+                      ) -> tp.List[tp.Tuple[CodeGroup, torch.Tensor, torch.Tensor]]:
+        """For each group of :meth:`groups`: the group, its joint and factorized samples [S_g, K_g * N].
+
+        Args:
+            codes: [B, K, N, T] per-codebook code vectors.
+            generator: draws the frame subsets and the permutations, group after group.
+        """
         if codes.dim() != 4:
             raise ValueError(f"codes must be [B, K, N, T], got shape {tuple(codes.shape)}.")
         if not codes.is_floating_point():
@@ -518,22 +535,35 @@ class MMDLoss(nn.Module):
         B, K, N, T = codes.shape
         if K < 2:
             raise ValueError(f"Independence between codebooks needs at least 2 codebooks, got K={K}.")
-        if aligned_length(T, K, self.alignment) == 0:
-            raise ValueError(f"The {self.alignment} alignment needs at least K={K} frames (one per codebook), "
-                             f"got T={T}.")
-        aligned = select_frames(align(codes, self.alignment), self.frames_per_item, generator)
-        frames = aligned.shape[-1]
-        S = B * frames
-        if S < 2:
-            raise ValueError(f"The MMD needs at least 2 samples on each side, got S = B * T' = "
-                             f"{B} * {frames} = {S} (T={T}, alignment={self.alignment!r}).")
-        joint = aligned.permute(0, 3, 1, 2).reshape(S, K, N)
-        factorized = factorize(joint, generator)
-        return joint.reshape(S, K * N), factorized.reshape(S, K * N)
+        out = []
+        for group in self.groups(K):
+            if group.length(T) == 0:
+                raise ValueError(f"The {self.alignment} alignment reads codes {group.span} frames apart "
+                                 f"({group.describe()}): it needs at least {group.span + 1} frames, got T={T}.")
+            aligned = select_frames(group.take(codes), self.frames_per_item, generator)
+            frames = aligned.shape[-1]
+            S, size = B * frames, len(group.codebooks)
+            if S < 2:
+                raise ValueError(f"The MMD needs at least 2 samples on each side, got S = B * T' = "
+                                 f"{B} * {frames} = {S} (T={T}, alignment={self.alignment!r}).")
+            joint = aligned.permute(0, 3, 1, 2).reshape(S, size, N)
+            factorized = factorize(joint, generator)
+            out.append((group, joint.reshape(S, size * N), factorized.reshape(S, size * N)))
+        return out
+
+    def samples(self, codes: torch.Tensor, generator: tp.Optional[torch.Generator] = None
+                ) -> tp.Tuple[torch.Tensor, torch.Tensor]:
+        """Joint and factorized samples, each [S, K * N], from ``codes`` [B, K, N, T], for an alignment
+        whose steps form one group (``delay``, ``parallel``, most patterns); see :meth:`group_samples`."""
+        groups = self.group_samples(codes, generator)
+        if len(groups) != 1:
+            raise ValueError(f"This pattern predicts {len(groups)} groups of codes: use group_samples().")
+        return groups[0][1], groups[0][2]
 
     def forward(self, codes: torch.Tensor, generator: tp.Optional[torch.Generator] = None) -> torch.Tensor:
         """MMD^2 between joint and factorized samples of ``codes``, after :func:`scale_samples`
-        (the collapse check sees the scaled samples, as the kernel does).
+        (the collapse check sees the scaled samples, as the kernel does); with several groups, their
+        MMDs weighted by their share of the steps (:func:`audiocraft_mmd.alignment.group_weights`).
 
         Args:
             codes: [B, K, N, T] per-codebook code vectors (K codebooks of dimension N, T frames).
@@ -541,17 +571,23 @@ class MMDLoss(nn.Module):
         Returns:
             0-dim float32 tensor (float64 for float64 codes), differentiable w.r.t. ``codes``.
         """
-        x, y = scale_samples(*self.samples(codes, generator), self.scale)
-        self._check_collapse(x)
-        return mmd2_unbiased(x, y, self.kernel, self.chunk_size)
+        groups = self.group_samples(codes, generator)
+        scaled = [scale_samples(x, y, self.scale) for _, x, y in groups]
+        self._check_collapse([x for x, _ in scaled])
+        weights = group_weights([group for group, _, _ in groups])
+        losses = [mmd2_unbiased(x, y, self.kernel, self.chunk_size) for x, y in scaled]
+        return losses[0] if len(losses) == 1 else sum(w * loss for w, loss in zip(weights, losses))
 
-    def _check_collapse(self, x: torch.Tensor) -> None:
+    def _check_collapse(self, samples: tp.Sequence[torch.Tensor]) -> None:
         every = self.collapse_check_every
         self._calls += 1
         if every == 0 or (self._calls - 1) % every:
             return
-        diag = kernel_diagnostics(x, self.kernel)
-        self.last_diagnostics = diag
+        for x in samples:  # one group's samples each; the last diagnostics kept are the first no-signal group's
+            diag = kernel_diagnostics(x, self.kernel)
+            self.last_diagnostics = diag
+            if diag.collapsed or (bool(diag.component_at_median) and diag.active_fraction == 0):
+                break
         no_signal = diag.collapsed or (bool(diag.component_at_median) and diag.active_fraction == 0)
         if no_signal and not self._collapse_warned:
             self._collapse_warned = True
@@ -563,5 +599,6 @@ class MMDLoss(nn.Module):
             warnings.warn(msg, RuntimeWarning, stacklevel=3)
 
     def extra_repr(self) -> str:
-        return (f"kernel={self.kernel!r}, alignment={self.alignment!r}, scale={self.scale!r}, "
+        pattern = f", pattern={self.pattern!r}" if self.pattern else ""
+        return (f"kernel={self.kernel!r}, alignment={self.alignment!r}{pattern}, scale={self.scale!r}, "
                 f"frames_per_item={self.frames_per_item}, chunk_size={self.chunk_size}")

@@ -5,6 +5,7 @@ from .dependence import (
     DEFAULT_CORRECTION,
     DependenceAccumulator,
     DependenceResult,
+    GroupedDependence,
     codebook_dependence,
 )
 
@@ -14,5 +15,6 @@ __all__ = [
     "DEFAULT_CORRECTION",
     "DependenceAccumulator",
     "DependenceResult",
+    "GroupedDependence",
     "codebook_dependence",
 ]

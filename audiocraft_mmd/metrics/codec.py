@@ -31,7 +31,8 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
 from ..errors import ConfigurationError, MissingDataError
-from .dependence import ALIGNMENTS, DependenceAccumulator, DependenceResult
+from ..alignment import BUILTIN_ALIGNMENTS, PatternConfig
+from .dependence import DependenceAccumulator, DependenceResult, GroupedDependence
 
 # Working-codec thresholds (issue 9): the decoder must use its codes, reconstruct, and use its codebooks.
 MIN_CODE_ABLATION_GAP_DB = 10.0
@@ -93,7 +94,7 @@ class CodecMeasurement:
     ``mmd_scale_free`` the same with standardized samples; ``mmd_samples`` is the number of joint
     samples both were estimated from. SI-SNRs are in dB (higher is better); MSSpec is audiocraft's loss.
     """
-    dependence: tp.Dict[str, DependenceResult]
+    dependence: tp.Dict[str, tp.Union[DependenceResult, GroupedDependence]]
     cardinality: int
     num_clips: int
     clip_seconds: float
@@ -114,7 +115,14 @@ class CodecMeasurement:
     def codebook_entropy_bits(self) -> tp.List[float]:
         """Entropy of each codebook's codes (log2 of the bins at most), over every frame (the parallel
         alignment's samples; the delay-aligned ones when only delay was measured)."""
-        result = self.dependence.get('parallel') or next(iter(self.dependence.values()))
+        result = self.dependence.get('parallel') or self.dependence.get('delay')
+        if result is None:  # only a pattern: its groups' marginals
+            grouped = self.dependence['pattern']
+            assert isinstance(grouped, GroupedDependence)
+            entropy = {q: float(h) for group, r in zip(grouped.groups, grouped.results)
+                       for q, h in zip(group.codebooks, r.marginal_entropy_bits)}
+            return [entropy[q] for q in sorted(entropy)]
+        assert isinstance(result, DependenceResult)
         return [float(v) for v in result.marginal_entropy_bits]
 
     def to_metrics(self) -> tp.Dict[str, float]:
@@ -193,11 +201,14 @@ class CodecMeter:
             or None: the paper's MMD settings and audiocraft's default losses.
         macro_clips: clips per MMD estimate; the MMD is the sample-weighted mean over macro-batches.
         seed: seeds the MMD draws, the time shuffles and the dependence null.
-        alignments: the alignments of the dependence figures.
+        alignments: the alignments of the dependence figures; ``pattern`` is added when the XP's MMD was
+            trained with ``mmd.alignment=pattern``.
+        pattern: the codebooks pattern config of the ``pattern`` alignment (default: the XP's ``mmd.pattern``).
     """
 
     def __init__(self, model: CompressionModel, cfg: tp.Optional[DictConfig] = None, macro_clips: int = 32,
-                 seed: int = 0, alignments: tp.Sequence[str] = ALIGNMENTS):
+                 seed: int = 0, alignments: tp.Sequence[str] = BUILTIN_ALIGNMENTS,
+                 pattern: tp.Optional[PatternConfig] = None):
         from audiocraft.solvers import builders
         from ..solvers.mmd_config import MMDConfig
         if model.num_codebooks < 2:
@@ -218,7 +229,11 @@ class CodecMeter:
         self.seed = seed
         self._generators = [torch.Generator().manual_seed(seed) for _ in range(2)]  # same draws for both MMDs
         self._shuffle_rng = torch.Generator().manual_seed(seed + 1)
-        self.accumulators = {name: DependenceAccumulator(model.num_codebooks, model.cardinality, alignment=name)
+        if self.mmd_cfg.alignment == 'pattern' and 'pattern' not in alignments:
+            alignments = (*alignments, 'pattern')
+        pattern = self.mmd_cfg.pattern if pattern is None else pattern
+        self.accumulators = {name: DependenceAccumulator(model.num_codebooks, model.cardinality, alignment=name,
+                                                         pattern=pattern if name == 'pattern' else None)
                              for name in alignments}
         self._pending: tp.List[torch.Tensor] = []
         self._mmd_sums = [0.0, 0.0]
@@ -296,10 +311,10 @@ class CodecMeter:
 
 def measure_codec(model: CompressionModel, manifest_dir: tp.Union[str, Path], cfg: tp.Optional[DictConfig] = None,
                   segment_duration: float = 5., max_segments: tp.Optional[int] = None, batch_size: int = 8,
-                  macro_clips: int = 32, seed: int = 0, alignments: tp.Sequence[str] = ALIGNMENTS,
-                  progress: bool = True, desc: str = 'measuring', **dependence_kwargs: tp.Any) -> CodecMeasurement:
+                  macro_clips: int = 32, seed: int = 0, alignments: tp.Sequence[str] = BUILTIN_ALIGNMENTS,
+                  pattern: tp.Optional[PatternConfig] = None, progress: bool = True, desc: str = 'measuring', **dependence_kwargs: tp.Any) -> CodecMeasurement:
     """Measure a codec on a manifest cut into consecutive segments (see `iter_segments`, `CodecMeter`)."""
-    meter = CodecMeter(model, cfg, macro_clips=macro_clips, seed=seed, alignments=alignments)
+    meter = CodecMeter(model, cfg, macro_clips=macro_clips, seed=seed, alignments=alignments, pattern=pattern)
     segments = iter_segments(manifest_dir, model.sample_rate, model.channels, segment_duration, max_segments)
     batch: tp.List[torch.Tensor] = []
     for segment in tqdm(segments, total=max_segments, desc=desc, unit='segment', disable=not progress, leave=False):

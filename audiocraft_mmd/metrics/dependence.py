@@ -13,7 +13,10 @@ alignment the MMD loss uses (:mod:`audiocraft_mmd.alignment`):
 
 - ``parallel``: (c_1[t], ..., c_K[t]), N = B * T;
 - ``delay``: the tuples MusicGen's delay pattern predicts in one step,
-  (c_1[t], c_2[t-1], ..., c_K[t-K+1]), cropping K-1 frames per item, N = B * max(T - K + 1, 0).
+  (c_1[t], c_2[t-1], ..., c_K[t-K+1]), cropping K-1 frames per item, N = B * max(T - K + 1, 0);
+- ``pattern``: the codes any AudioCraft codebooks pattern predicts in one step, one set of tuples per
+  group of codes the pattern's steps predict together (:class:`GroupedDependence`: one
+  :class:`DependenceResult` per group, and the figures an LM with that pattern factorizes away).
 
 Counting is sparse: the tuple of a set of codebooks is hashed into one int64 key (mixed radix,
 ``key = (c_a * m_b + c_b) * m_c + c_c ...``; 2048^4 = 2^44 fits, larger products are re-ranked
@@ -82,7 +85,7 @@ import typing as tp
 import numpy as np
 import torch
 
-from ..alignment import ALIGNMENTS, align, check_alignment
+from ..alignment import ALIGNMENTS, CodeGroup, PatternConfig, code_groups, group_weights
 
 __all__ = [
     "ALIGNMENTS",
@@ -90,6 +93,7 @@ __all__ = [
     "DEFAULT_CORRECTION",
     "DependenceAccumulator",
     "DependenceResult",
+    "GroupedDependence",
     "codebook_dependence",
 ]
 
@@ -161,6 +165,8 @@ class DependenceResult:
     null_tc_percent_std: tp.Optional[float] = None
     null_mi_vs_rest_bits: tp.Optional[np.ndarray] = None
     null_total_correlation_bits: tp.Optional[float] = None
+    codebooks: tp.Optional[tp.Tuple[int, ...]] = None
+    """Which codebooks of the codec these K are (None: all, in order)."""
 
     def to_dict(self) -> tp.Dict[str, tp.Any]:
         """Every field as JSON-serialisable values (lists, floats, ints, str, None)."""
@@ -179,7 +185,7 @@ class DependenceResult:
     def format_table(self, precision: int = 4) -> str:
         """Readable report: settings, pairwise MI matrix, I (%) with raw and null, MI vs rest, TC."""
         K = self.num_codebooks
-        names = [f"cb{k}" for k in range(K)]
+        names = [f"cb{k}" for k in (self.codebooks or range(K))]
         card = self.cardinality[0] if len(set(self.cardinality)) == 1 else list(self.cardinality)
         perm = f", {self.permutations} permutation{'s' if self.permutations != 1 else ''}"
         lines = [f"Codebook dependence: {K} codebooks, cardinality {card}, {self.num_samples:,} samples "
@@ -274,11 +280,11 @@ def _as_numpy_codes(codes: CodesLike) -> np.ndarray:
     return array
 
 
-def _aligned_samples(codes: np.ndarray, alignment: str) -> np.ndarray:
-    """Aligned K-tuples of ``codes`` [B, K, T] -> [B * T', K] (`audiocraft_mmd.alignment.align`)."""
-    aligned = align(codes, alignment)
-    B, K, steps = aligned.shape
-    return aligned.transpose(0, 2, 1).reshape(B * steps, K)
+def _group_samples(codes: np.ndarray, group: CodeGroup) -> np.ndarray:
+    """The group's tuples of ``codes`` [B, K, T] -> [B * T', K_g] (`audiocraft_mmd.alignment.CodeGroup.take`)."""
+    aligned = group.take(codes)
+    B, size, steps = aligned.shape
+    return aligned.transpose(0, 2, 1).reshape(B * steps, size)
 
 
 def _resolve_generator(generator: GeneratorLike) -> tp.Optional[torch.Generator]:
@@ -401,7 +407,8 @@ def _mean_off_diagonal(matrix: np.ndarray) -> float:
 
 
 def _estimate(samples: np.ndarray, cards: tp.Tuple[int, ...], alignment: str, correction: str,
-              permutations: int, generator: tp.Optional[torch.Generator]) -> DependenceResult:
+              permutations: int, generator: tp.Optional[torch.Generator],
+              codebooks: tp.Optional[tp.Tuple[int, ...]] = None) -> DependenceResult:
     """All figures from aligned samples [N, K]."""
     N, K = samples.shape
     columns = [np.ascontiguousarray(samples[:, k], dtype=np.int64) for k in range(K)]
@@ -457,7 +464,72 @@ def _estimate(samples: np.ndarray, cards: tp.Tuple[int, ...], alignment: str, co
         raw_pairwise_mi_bits=raw.pair_mi, raw_pair_tc_percent=raw_pct, raw_tc_percent=_mean_off_diagonal(raw_pct),
         raw_mi_vs_rest_bits=raw.mi_vs_rest, raw_total_correlation_bits=float(raw.total_correlation),
         pairwise_coverage=coverage, joint_coverage=entropies.coverage(tuple(range(K))),
-        **null_kwargs)
+        codebooks=codebooks, **null_kwargs)
+
+
+@dataclasses.dataclass(eq=False)
+class GroupedDependence:
+    """Dependence within each group of codes a pattern's steps predict together (``pattern`` alignment).
+
+    Attributes:
+        pattern: the codebooks pattern config.
+        groups: the groups (:func:`audiocraft_mmd.alignment.code_groups`), with their steps per frame.
+        results: one :class:`DependenceResult` per group, over the group's codebooks only.
+    """
+    pattern: tp.Dict[str, tp.Any]
+    groups: tp.Tuple[CodeGroup, ...]
+    results: tp.Tuple[DependenceResult, ...]
+    alignment: str = "pattern"
+
+    @property
+    def weights(self) -> tp.List[float]:
+        """Each group's share of the steps that predict several codes (the MMD loss's weights)."""
+        return group_weights(self.groups)
+
+    @property
+    def tc_percent(self) -> float:
+        """I (%) of the pairs predicted in the same step: each group's mean over its pairs, weighted by its share."""
+        return float(sum(w * r.tc_percent for w, r in zip(self.weights, self.results)))
+
+    @property
+    def raw_tc_percent(self) -> float:
+        """Same as :attr:`tc_percent` from the plug-in figures."""
+        return float(sum(w * r.raw_tc_percent for w, r in zip(self.weights, self.results)))
+
+    @property
+    def total_correlation_bits_per_frame(self) -> float:
+        """Bits per frame of audio that an LM predicting each group as a product of marginals cannot model:
+        each group's total correlation times its steps per frame."""
+        return float(sum(g.steps_per_frame * r.total_correlation_bits for g, r in zip(self.groups, self.results)))
+
+    @property
+    def num_samples(self) -> int:
+        """The fewest tuples over the groups."""
+        return min(r.num_samples for r in self.results)
+
+    def to_dict(self) -> tp.Dict[str, tp.Any]:
+        """JSON-serialisable: the pattern, the summary figures and each group with its full result."""
+        return {'alignment': self.alignment, 'pattern': self.pattern, 'num_samples': self.num_samples,
+                'tc_percent': self.tc_percent, 'raw_tc_percent': self.raw_tc_percent,
+                'total_correlation_bits_per_frame': self.total_correlation_bits_per_frame,
+                'groups': [{'codebooks': list(g.codebooks), 'offsets': list(g.offsets),
+                            'steps_per_frame': g.steps_per_frame, 'weight': w, 'result': r.to_dict()}
+                           for g, w, r in zip(self.groups, self.weights, self.results)]}
+
+    def format_table(self, precision: int = 4) -> str:
+        """The summary, then each group's :meth:`DependenceResult.format_table`."""
+        lines = [f"Codes predicted together by pattern {self.pattern.get('modeling')} ({self.pattern}): "
+                 f"{len(self.groups)} group(s); I over their pairs {self.tc_percent:.{precision}g} % "
+                 f"(raw {self.raw_tc_percent:.{precision}g} %), total correlation "
+                 f"{self.total_correlation_bits_per_frame:.{precision}g} bits per frame"]
+        for group, weight, result in zip(self.groups, self.weights, self.results):
+            lines.append(f"\nGroup {group.describe()}: {group.steps_per_frame:g} step(s) per frame, "
+                         f"weight {weight:.3g}")
+            lines.append(result.format_table(precision))
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.format_table()
 
 
 class DependenceAccumulator:
@@ -470,23 +542,26 @@ class DependenceAccumulator:
         num_codebooks: K, at least 2.
         cardinality: number of entries of every codebook, or one per codebook.
         alignment: one of :data:`ALIGNMENTS`; ``delay`` crops K-1 frames per item (batch row).
+        pattern: with ``alignment='pattern'``, the codebooks pattern config (one set of tuples per group).
     """
 
-    def __init__(self, num_codebooks: int, cardinality: Cardinality, alignment: str = "parallel"):
+    def __init__(self, num_codebooks: int, cardinality: Cardinality, alignment: str = "parallel",
+                 pattern: tp.Optional[PatternConfig] = None):
         if num_codebooks < 2:
             raise ValueError(f"Measuring dependence needs at least 2 codebooks, got K={num_codebooks}.")
-        check_alignment(alignment)
+        self.groups = code_groups(num_codebooks, alignment, pattern)
         self.num_codebooks = int(num_codebooks)
         self.cardinality = _normalize_cardinality(cardinality, self.num_codebooks)
         self.alignment = alignment
+        self.pattern = dict(pattern) if alignment == "pattern" and pattern is not None else None
         self._dtype = _storage_dtype(self.cardinality)
-        self._chunks: tp.List[np.ndarray] = []
-        self._num_samples = 0
+        self._chunks: tp.List[tp.List[np.ndarray]] = [[] for _ in self.groups]
+        self._counts = [0] * len(self.groups)
 
     @property
     def num_samples(self) -> int:
-        """Number of aligned K-tuples collected so far."""
-        return self._num_samples
+        """Number of aligned tuples collected so far (the fewest over the groups of a pattern)."""
+        return min(self._counts)
 
     def update(self, codes: CodesLike) -> None:
         """Add a batch of codes [B, K, T] (LongTensor or integer array) in [0, cardinality)."""
@@ -497,10 +572,11 @@ class DependenceAccumulator:
             raise ValueError(f"codes have K={array.shape[1]} codebooks, expected {self.num_codebooks} "
                              f"(shape {tuple(array.shape)}).")
         self._check_range(array)
-        samples = _aligned_samples(array, self.alignment)
-        if len(samples):
-            self._chunks.append(samples.astype(self._dtype))
-            self._num_samples += len(samples)
+        for index, group in enumerate(self.groups):
+            samples = _group_samples(array, group)
+            if len(samples):
+                self._chunks[index].append(samples.astype(self._dtype))
+                self._counts[index] += len(samples)
 
     def _check_range(self, codes: np.ndarray) -> None:
         if codes.size == 0:
@@ -511,18 +587,20 @@ class DependenceAccumulator:
                 if not 0 <= value < m:
                     raise ValueError(f"codebook {k} has code value {int(value)} outside [0, {m}).")
 
-    def samples(self) -> np.ndarray:
-        """All aligned tuples collected so far [N, K], in order."""
-        if len(self._chunks) != 1:
-            merged = (np.concatenate(self._chunks) if self._chunks
-                      else np.empty((0, self.num_codebooks), dtype=self._dtype))
-            self._chunks = [merged] if len(merged) else []
+    def samples(self, group: int = 0) -> np.ndarray:
+        """All tuples of group ``group`` collected so far [N, K_g], in order (K_g = K for delay and parallel)."""
+        chunks = self._chunks[group]
+        if len(chunks) != 1:
+            merged = (np.concatenate(chunks) if chunks
+                      else np.empty((0, len(self.groups[group].codebooks)), dtype=self._dtype))
+            self._chunks[group] = [merged] if len(merged) else []
             return merged
-        return self._chunks[0]
+        return chunks[0]
 
     def result(self, correction: str = DEFAULT_CORRECTION, permutations: int = 1,
-               generator: GeneratorLike = None) -> DependenceResult:
-        """Estimate the dependence figures of everything collected so far.
+               generator: GeneratorLike = None) -> tp.Union[DependenceResult, GroupedDependence]:
+        """Estimate the dependence figures of everything collected so far: a :class:`DependenceResult`
+        (``delay``, ``parallel``), or a :class:`GroupedDependence` (``pattern``, groups in order).
 
         Args:
             correction: one of :data:`CORRECTIONS` (see the module docstring).
@@ -531,16 +609,26 @@ class DependenceAccumulator:
             generator: torch.Generator or int seed drawing the shuffles; None uses torch's global RNG.
         """
         _check_correction(correction, permutations)
-        if self._num_samples < 2:
-            raise ValueError(f"Measuring dependence needs at least 2 samples, got {self._num_samples} "
+        if self.num_samples < 2:
+            raise ValueError(f"Measuring dependence needs at least 2 samples, got {self.num_samples} "
                              f"({self.alignment} alignment).")
-        return _estimate(self.samples(), self.cardinality, self.alignment, correction, int(permutations),
-                         _resolve_generator(generator))
+        rng = _resolve_generator(generator)
+        results = []
+        for index, group in enumerate(self.groups):
+            cards = tuple(self.cardinality[q] for q in group.codebooks)
+            codebooks = None if group.codebooks == tuple(range(self.num_codebooks)) else group.codebooks
+            results.append(_estimate(self.samples(index), cards, self.alignment, correction, int(permutations),
+                                     rng, codebooks))
+        if self.alignment != "pattern":
+            return results[0]
+        assert self.pattern is not None
+        return GroupedDependence(self.pattern, self.groups, tuple(results))
 
 
 def codebook_dependence(codes: CodesLike, cardinality: Cardinality, alignment: str = "parallel",
                         correction: str = DEFAULT_CORRECTION, permutations: int = 1,
-                        generator: GeneratorLike = None) -> DependenceResult:
+                        generator: GeneratorLike = None, pattern: tp.Optional[PatternConfig] = None
+                        ) -> tp.Union[DependenceResult, GroupedDependence]:
     """Dependence between the K codebooks of ``codes`` [B, K, T] (code indices in [0, cardinality)).
 
     Same as one :meth:`DependenceAccumulator.update` followed by :meth:`DependenceAccumulator.result`.
@@ -549,6 +637,6 @@ def codebook_dependence(codes: CodesLike, cardinality: Cardinality, alignment: s
     if array.ndim != 3:
         raise ValueError(f"codes must be 3-D [B, K, T], got shape {tuple(array.shape)}.")
     _check_correction(correction, permutations)
-    accumulator = DependenceAccumulator(array.shape[1], cardinality, alignment)
+    accumulator = DependenceAccumulator(array.shape[1], cardinality, alignment, pattern)
     accumulator.update(array)
     return accumulator.result(correction=correction, permutations=permutations, generator=generator)

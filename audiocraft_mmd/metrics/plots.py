@@ -5,12 +5,21 @@ from pathlib import Path
 import numpy as np
 
 from ..plotting import pyplot, save_figure
-from .dependence import DependenceResult
+from .dependence import DependenceResult, GroupedDependence
 
 
-def plot_dependence(results: tp.Mapping[str, DependenceResult], path: tp.Union[str, Path], title: str = '') -> Path:
-    """One heatmap per alignment of the per-pair I (MI over joint entropy, %), with the null beside it."""
+def plot_dependence(results: tp.Mapping[str, tp.Union[DependenceResult, GroupedDependence]],
+                    path: tp.Union[str, Path], title: str = '') -> Path:
+    """One heatmap per alignment (per group of codes for a pattern) of the per-pair I (MI over joint
+    entropy, %), with the null beside it."""
     plt = pyplot()
+    panels: tp.Dict[str, DependenceResult] = {}
+    for name, result in results.items():
+        if isinstance(result, GroupedDependence):
+            panels.update({f'{name} {group.describe()}': r for group, r in zip(result.groups, result.results)})
+        else:
+            panels[name] = result
+    results = panels
     fig, axes = plt.subplots(1, len(results), figsize=(5.2 * len(results), 4.4), squeeze=False)
     for ax, (alignment, result) in zip(axes[0], results.items()):
         matrix = np.array(result.pair_tc_percent, dtype=float)
@@ -23,8 +32,9 @@ def plot_dependence(results: tp.Mapping[str, DependenceResult], path: tp.Union[s
                 if i != j:
                     color = 'k' if matrix[i, j] > bright else 'w'  # readable on light and dark cells
                     ax.text(j, i, f'{matrix[i, j]:.3f}', ha='center', va='center', color=color, fontsize=8)
-        ax.set_xticks(range(K), [f'cb{k + 1}' for k in range(K)])
-        ax.set_yticks(range(K), [f'cb{k + 1}' for k in range(K)])
+        names = [f'cb{k}' for k in (result.codebooks or range(K))]  # as in DependenceResult.format_table
+        ax.set_xticks(range(K), names)
+        ax.set_yticks(range(K), names)
         null = '' if result.null_tc_percent is None else f', raw null {result.null_tc_percent:.3f}%'
         ax.set_title(f'{alignment}: I = {result.tc_percent:.3f}% ({result.correction}{null})\n'
                      f'{result.num_samples} samples', fontsize=9)

@@ -5,7 +5,7 @@ import typing as tp
 
 import omegaconf
 
-from ..alignment import ALIGNMENTS, aligned_length
+from ..alignment import ALIGNMENTS, aligned_length, code_groups, pattern_problem
 from ..errors import ConfigurationError, nearest_key, raise_all
 from ..losses import KERNELS, SCALES, MMDLoss, build_kernel
 from ..quantization import STREAMS
@@ -23,7 +23,10 @@ class MMDConfig:
         weight: factor of the MMD term, backpropagated in its own backward (paper: 1e3). With 0 the
             MMD is still measured on each macro-batch and logged, but nothing is backpropagated.
         num_batches: training batches accumulated into one macro-batch (paper: 32).
-        alignment: ``delay`` (what MusicGen's delay pattern predicts in one step) or ``parallel``.
+        alignment: ``delay`` (what MusicGen's delay pattern predicts in one step), ``parallel`` or
+            ``pattern`` (what ``pattern`` predicts in one step, see ``audiocraft_mmd.alignment``).
+        pattern: the codebooks pattern config read with ``alignment: pattern`` (the format of
+            ``transformer_lm``'s ``codebooks_pattern``: ``modeling`` and each provider's arguments).
         kernel: one of ``audiocraft_mmd.losses.KERNELS``; ``kernel_params`` its parameters (None: paper's).
         stream: ``quantized`` (each RVQ stage's code vector, paper) or ``residual`` (official code).
         frames_per_item: keep this many random aligned frames per clip to bound the sample count S.
@@ -35,6 +38,7 @@ class MMDConfig:
     weight: float = 1e3
     num_batches: int = 32
     alignment: str = 'delay'
+    pattern: tp.Optional[tp.Dict[str, tp.Any]] = None
     kernel: str = 'multiscale_gaussian'
     kernel_params: tp.Optional[tp.Dict[str, tp.Any]] = None
     stream: str = 'quantized'
@@ -76,6 +80,9 @@ class MMDConfig:
             problems.append(f"mmd.num_batches must be an integer >= 1 (paper: 32), got {self.num_batches!r}.")
         if self.alignment not in ALIGNMENTS:
             problems.append(f"mmd.alignment must be one of {', '.join(ALIGNMENTS)}, got {self.alignment!r}.")
+        elif self.alignment == 'pattern' and pattern_problem(self.pattern):
+            problems.append(f"mmd.alignment=pattern reads mmd.pattern: {pattern_problem(self.pattern)} "
+                            "(e.g. mmd.pattern.modeling=coarse_first).")
         if self.kernel not in KERNELS:
             problems.append(f"mmd.kernel must be one of {', '.join(KERNELS)}, got {self.kernel!r}.")
         else:
@@ -97,31 +104,46 @@ class MMDConfig:
     def build_loss(self, scale: tp.Optional[str] = None, collapse_check_every: int = 0) -> MMDLoss:
         """The `MMDLoss` of these settings; ``scale`` replaces ``mmd.scale`` (the measurement compares
         codecs at fixed and standardized scales whatever they trained with)."""
-        return MMDLoss(kernel=self.kernel, alignment=self.alignment, kernel_params=self.kernel_params,
+        return MMDLoss(kernel=self.kernel, alignment=self.alignment, pattern=self.pattern,
+                       kernel_params=self.kernel_params,
                        frames_per_item=self.frames_per_item, chunk_size=self.chunk_size,
                        scale=self.scale if scale is None else scale, collapse_check_every=collapse_check_every)
 
     def frames_used(self, num_frames: int, num_codebooks: int) -> int:
-        """Aligned frames per clip that enter the MMD, for clips of ``num_frames`` frames."""
-        aligned = aligned_length(num_frames, num_codebooks, self.alignment)
+        """Aligned frames per clip that enter the MMD, for clips of ``num_frames`` frames (the fewest over
+        the alignment's groups of codes)."""
+        aligned = aligned_length(num_frames, code_groups(num_codebooks, self.alignment, self.pattern))
         return aligned if self.frames_per_item is None else min(aligned, self.frames_per_item)
 
-    def check_model(self, num_codebooks: int, num_frames: int, batch_size: int) -> None:
-        """Reject a model/data shape the loss cannot work with (before any training).
+    def model_problems(self, num_codebooks: int, num_frames: int, batch_size: int) -> tp.List[MMDConfigError]:
+        """Every model/data shape the loss cannot work with (checked before any training).
 
         Args:
             num_codebooks: K of the quantizer. num_frames: frames per training clip.
             batch_size: clips per batch on one GPU.
         """
         if num_codebooks < 2:
-            raise MMDConfigError(f"The MMD promotes independence between codebooks, but the quantizer has "
-                                 f"{num_codebooks} codebook (rvq.n_q={num_codebooks}); use rvq.n_q >= 2.")
-        if self.alignment == 'delay' and num_frames < num_codebooks:
-            raise MMDConfigError(f"mmd.alignment=delay needs clips of at least K={num_codebooks} frames, got "
-                                 f"{num_frames} (dataset.segment_duration too short).")
+            return [MMDConfigError(f"The MMD promotes independence between codebooks, but the quantizer has "
+                                   f"{num_codebooks} codebook (n_q={num_codebooks}); use n_q >= 2.")]
+        try:
+            groups = code_groups(num_codebooks, self.alignment, self.pattern)
+        except ValueError as exc:
+            return [MMDConfigError(f"mmd.alignment={self.alignment}"
+                                   + (f" with mmd.pattern={self.pattern}" if self.alignment == 'pattern' else '')
+                                   + f": {exc}")]
+        span = max(group.span for group in groups)
+        if num_frames <= span:
+            return [MMDConfigError(f"mmd.alignment={self.alignment} reads codes {span} frames apart: it needs clips "
+                                   f"of at least {span + 1} frames, got {num_frames} (dataset.segment_duration "
+                                   "too short).")]
         samples = batch_size * self.frames_used(num_frames, num_codebooks)
         if samples * self.num_batches < 2:
-            raise MMDConfigError(
+            return [MMDConfigError(
                 f"A macro-batch holds {samples * self.num_batches} sample(s) (mmd.num_batches={self.num_batches} x "
                 f"{batch_size} clips x {self.frames_used(num_frames, num_codebooks)} frames); the MMD needs at "
-                "least 2: raise mmd.num_batches, dataset.batch_size, dataset.segment_duration or mmd.frames_per_item.")
+                "least 2: raise mmd.num_batches, dataset.batch_size, dataset.segment_duration or mmd.frames_per_item.")]
+        return []
+
+    def check_model(self, num_codebooks: int, num_frames: int, batch_size: int) -> None:
+        """Raise the problems of :meth:`model_problems`."""
+        raise_all(self.model_problems(num_codebooks, num_frames, batch_size))

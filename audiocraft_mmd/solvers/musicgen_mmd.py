@@ -17,6 +17,7 @@ import typing as tp
 import omegaconf
 from audiocraft.solvers.musicgen import MusicGenSolver
 
+from ..alignment import CodeGroup, code_groups
 from ..compat import safe_checkpoint_state
 from ..errors import ConfigurationError, run_checks
 from ..metrics.generation_weights import check_generation_metric_weights
@@ -60,25 +61,32 @@ def check_tokenizer(cfg: omegaconf.DictConfig) -> CompressionSource:
 
 def pattern_mismatch(cfg: omegaconf.DictConfig, codec_cfg: tp.Optional[omegaconf.DictConfig]) -> tp.Optional[str]:
     """Why the LM's ``codebooks_pattern`` predicts together other codes than those the tokenizer's MMD made
-    independent (``mmd.alignment`` of its XP config), or None (they match, or the tokenizer has no MMD)."""
+    independent (``mmd.alignment`` and ``mmd.pattern`` of its XP config), or None (the same groups of codes,
+    `audiocraft_mmd.alignment.code_groups`, or the tokenizer has no MMD)."""
     mmd = codec_cfg.get('mmd') if codec_cfg is not None else None
     if mmd is None or not mmd.get('weight'):
         return None
-    pattern = cfg.codebooks_pattern
-    modeling = pattern.modeling
-    delay = pattern.get('delay') or {}
-    delays = list(delay.get('delays') or [])
-    flat = modeling == 'delay' and not delay.get('flatten_first')
     num_codebooks = cfg.transformer_lm.n_q
-    if mmd.alignment == 'delay' and flat and delays == list(range(num_codebooks)):
+    lm_pattern = omegaconf.OmegaConf.to_container(cfg.codebooks_pattern, resolve=True)
+    mmd_pattern = omegaconf.OmegaConf.to_container(mmd.pattern, resolve=True) if mmd.get('pattern') else None
+    trained = f"mmd.alignment={mmd.alignment}" + (f" with mmd.pattern={mmd_pattern}" if mmd.alignment == 'pattern' else '')
+    try:
+        lm_groups = code_groups(num_codebooks, 'pattern', lm_pattern)
+    except ValueError as exc:
+        return f"the tokenizer was trained with {trained}, but this LM's codebooks_pattern {lm_pattern}: {exc}"
+    codec_groups = code_groups(num_codebooks, mmd.alignment, mmd_pattern)
+    if [(g.codebooks, g.offsets) for g in lm_groups] == [(g.codebooks, g.offsets) for g in codec_groups]:
         return None
-    if mmd.alignment == 'parallel' and (modeling == 'parallel' or (flat and delays == [0] * num_codebooks)):
-        return None
-    steps = 'with delays 0..K-1' if mmd.alignment == 'delay' else 'in the same frame'
-    shown = f"codebooks_pattern.modeling={modeling}" + (f" with delays {delays}" if modeling == 'delay' else '')
-    return (f"the tokenizer was trained with mmd.alignment={mmd.alignment} (independence of the codes a "
-            f"{mmd.alignment} pattern predicts together, {steps}), but this LM uses {shown}: it factorizes other "
-            "codes than the MMD made independent.")
+    shown = f"codebooks_pattern.modeling={lm_pattern['modeling']}" + (
+        f" with delays {lm_pattern['delay'].get('delays')}" if lm_pattern['modeling'] == 'delay'
+        and isinstance(lm_pattern.get('delay'), dict) else '')
+
+    def describe(groups: tp.Sequence[CodeGroup]) -> str:
+        return '; '.join(g.describe() for g in groups)
+
+    return (f"the tokenizer was trained with {trained} (independence of the codes {describe(codec_groups)} "
+            f"predicted in one step), but this LM uses {shown}, which predicts {describe(lm_groups)} in one "
+            "step: it factorizes other codes than the MMD made independent.")
 
 
 def check_schedule(cfg: omegaconf.DictConfig) -> None:
