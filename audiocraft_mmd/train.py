@@ -50,13 +50,16 @@ def get_solver(cfg: omegaconf.DictConfig, xp_folder: tp.Optional[Path] = None):
     world_size = flashy.distrib.world_size()
     if cfg.dataset.batch_size % world_size:
         raise ConfigurationError(f"dataset.batch_size={cfg.dataset.batch_size} must be divisible by the number of "
-                         f"GPUs ({world_size}).")
+                                 f"ranks (GPUs, or CPU processes) ({world_size}).")
     cfg.dataset.batch_size //= world_size
+    datasource = cfg.get('datasource') or {}
     for split in ['train', 'valid', 'evaluate', 'generate']:
+        if split in datasource and datasource.get(split) is None:
+            continue  # a null split has no stage (SkipNullSplitStages): its batch size is never used
         if hasattr(cfg.dataset, split) and hasattr(cfg.dataset[split], 'batch_size'):
             if cfg.dataset[split].batch_size % world_size:
                 raise ConfigurationError(f"dataset.{split}.batch_size={cfg.dataset[split].batch_size} must be "
-                                 f"divisible by the number of GPUs ({world_size}).")
+                                         f"divisible by the number of ranks (GPUs, or CPU processes) ({world_size}).")
             cfg.dataset[split].batch_size //= world_size
     audiocraft_train.resolve_config_dset_paths(cfg)
     run_checks([lambda: check_datasource(cfg), lambda: solvers.check_config(cfg)])
@@ -88,12 +91,18 @@ class PluginMain(HydraMain):
         return super().short_name_part(key, value)
 
 
+def distributed_backend() -> str:
+    """NCCL on GPUs, gloo on CPU (`flashy.distrib.init` asks for NCCL, which asserts without CUDA)."""
+    import torch
+    return 'nccl' if torch.cuda.is_available() else 'gloo'
+
+
 def main(cfg):
     audiocraft_train.init_seed_and_system(cfg)
     log_name = '%s.log.{rank}' % cfg.execute_only if cfg.execute_only else 'solver.log.{rank}'
     flashy.setup_logging(level=str(cfg.logging.level).upper(), log_name=log_name)
     logging.captureWarnings(True)  # e.g. the MMD's "kernel sees no signal" lands in the XP's log too
-    flashy.distrib.init()
+    flashy.distrib.init(backend=distributed_backend())
     try:
         if is_xp():
             check_resume_checkpoint(get_xp().folder)

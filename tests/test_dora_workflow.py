@@ -27,8 +27,17 @@ def test_run_trains_logs_mmd_and_checkpoints(trained_xp):
     assert 'mmd' in state['xp.cfg'] and state['xp.cfg']['solver'] == 'compression_mmd'
 
 
-def test_resumed_run_continues_the_schedule(trained_xp):
-    """An XP whose folder holds the epoch-1 checkpoint resumes at epoch 2 with the MMD schedule intact."""
+TIMINGS = ('duration', 'mmd_time')
+
+
+def _without_timings(stages: dict) -> dict:
+    return {stage: {k: v for k, v in metrics.items() if k not in TIMINGS} for stage, metrics in stages.items()}
+
+
+def test_resumed_run_continues_exactly(trained_xp):
+    """An XP whose folder holds the epoch-1 checkpoint (what a killed or preempted job leaves) resumes at
+    epoch 2 with the MMD schedule intact and ends bit-identical to the uninterrupted run: the checkpoint
+    carries every generator state that decides the data and the model's draws."""
     folder, argv = trained_xp
     resumed_argv = [*argv, 'label=resumed']
     resumed = xp_folder(resumed_argv)
@@ -39,9 +48,43 @@ def test_resumed_run_continues_the_schedule(trained_xp):
     history, reference = read_history(resumed), read_history(folder)
     assert len(history) == 2
     assert history[0] == reference[0]  # epoch 1 comes from the checkpoint, not re-trained
-    assert history[1]['train']['mmd_samples'] == reference[1]['train']['mmd_samples']
+    assert _without_timings(history[1]) == _without_timings(reference[1])
     state = torch.load(resumed / 'checkpoint.th', weights_only=False)
     assert state['macro_batch'] == {'completed': 4}
+    uninterrupted = torch.load(folder / 'checkpoint.th', weights_only=False)
+    for name, weight in uninterrupted['model'].items():
+        assert torch.equal(state['model'][name], weight), name
+    assert len(state['rng_states']['ranks']) == 1 and torch.equal(
+        state['rng_states']['ranks'][0]['torch'], uninterrupted['rng_states']['ranks'][0]['torch'])
+
+
+def test_run_killed_in_its_second_epoch_ends_as_the_uninterrupted_run(trained_xp):
+    """kill -9 during epoch 2, then the same command: it resumes from the epoch-1 checkpoint and ends with
+    the uninterrupted run's weights and metrics, bit for bit."""
+    import signal
+    import time
+    folder, argv = trained_xp
+    killed_argv = [*argv, 'label=killed']
+    killed = xp_folder(killed_argv)
+    env = dict(os.environ, AUDIOCRAFT_DORA_DIR=str(DORA_DIR), PYTHONUNBUFFERED='1')
+    proc = subprocess.Popen([sys.executable, '-m', 'dora', '-P', 'audiocraft_mmd', 'run', *killed_argv], cwd=REPO,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    assert proc.stdout is not None
+    for line in proc.stdout:  # the epoch-1 checkpoint is written, epoch 2 is training
+        if 'Train | Epoch 2 | 1/8' in line:
+            break
+    else:
+        raise AssertionError(f"the run ended before epoch 2 (code {proc.wait()})")
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode != 0 and len(read_history(killed)) == 1
+    run_dora('run', *killed_argv)
+    history, reference = read_history(killed), read_history(folder)
+    assert [_without_timings(epoch) for epoch in history] == [_without_timings(epoch) for epoch in reference]
+    resumed = torch.load(killed / 'checkpoint.th', weights_only=False)['model']
+    uninterrupted = torch.load(folder / 'checkpoint.th', weights_only=False)['model']
+    assert all(torch.equal(resumed[name], weight) for name, weight in uninterrupted.items())
 
 
 def test_checkpoint_loads_with_stock_audiocraft(trained_xp):

@@ -481,6 +481,11 @@ class MMDLoss(nn.Module):
             latent's overall scale), see :func:`scale_samples`.
         collapse_check_every: refresh ``last_diagnostics`` (see :func:`kernel_diagnostics`) on the
             first call and every that many calls, warning once per instance on collapse; 0 disables.
+
+    Attributes:
+        calls: forward calls so far; the check runs on calls 0, every, 2 * every... (a solver that
+            resumes sets it to its count of MMD steps, so the diagnostics are those of an uninterrupted run).
+        checked: whether the last call refreshed ``last_diagnostics``.
     """
 
     def __init__(self, kernel: tp.Union[str, Kernel] = "multiscale_gaussian", alignment: str = "delay",
@@ -513,7 +518,8 @@ class MMDLoss(nn.Module):
         self.chunk_size = chunk_size
         self.collapse_check_every = collapse_check_every
         self.last_diagnostics: tp.Optional[KernelDiagnostics] = None
-        self._calls = 0
+        self.calls = 0
+        self.checked = False
         self._collapse_warned = False
 
     def groups(self, num_codebooks: int) -> tp.Tuple[CodeGroup, ...]:
@@ -580,8 +586,9 @@ class MMDLoss(nn.Module):
 
     def _check_collapse(self, samples: tp.Sequence[torch.Tensor]) -> None:
         every = self.collapse_check_every
-        self._calls += 1
-        if every == 0 or (self._calls - 1) % every:
+        self.calls += 1
+        self.checked = every > 0 and (self.calls - 1) % every == 0
+        if not self.checked:
             return
         for x in samples:  # one group's samples each; the last diagnostics kept are the first no-signal group's
             diag = kernel_diagnostics(x, self.kernel)

@@ -15,10 +15,11 @@ from ..errors import raise_all, run_checks
 from ..quantization import codebook_vectors, dropout_gradient_mask, mask_gradient
 from .macro_batch import MacroBatch
 from .mmd_config import MMDConfig, MMDConfigError
+from .resume import ExactResume
 from .stages import SkipNullSplitStages
 
 
-class CompressionMMDSolver(SkipNullSplitStages, CompressionSolver):
+class CompressionMMDSolver(ExactResume, SkipNullSplitStages, CompressionSolver):
     """`CompressionSolver` plus an MMD between the joint and factorized distributions of the codebooks.
 
     Every training step stores its raw audio in a `MacroBatch`. On the step that completes it
@@ -86,6 +87,7 @@ class CompressionMMDSolver(SkipNullSplitStages, CompressionSolver):
         self.macro_batch.clear()
         seed = (self.cfg.seed * 1_000_003 + self.epoch) * 1009 + flashy.distrib.rank()
         self.mmd_rng.manual_seed(seed)
+        self.mmd_loss.calls = self.macro_batch.completed  # one loss call per MMD step, also after a resume
         updates = self.train_updates_per_epoch
         if not self.cfg.benchmark_no_load:
             updates = min(updates, len(self.dataloaders['train']))
@@ -114,7 +116,7 @@ class CompressionMMDSolver(SkipNullSplitStages, CompressionSolver):
         metrics = {'mmd': loss.detach(), 'latent_rms': latent_rms, 'mmd_time': time.time() - start,
                    'mmd_samples': num_samples}
         diagnostics = self.mmd_loss.last_diagnostics  # what the kernel sees, refreshed every 10 calls
-        if diagnostics is not None:
+        if diagnostics is not None and self.mmd_loss.checked:  # logged when refreshed, so a resume logs the same
             metrics['mmd_sqdist'] = diagnostics.median_sqdist
             metrics['mmd_kernel_active'] = diagnostics.active_fraction
         return metrics

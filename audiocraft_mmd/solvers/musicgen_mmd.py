@@ -23,6 +23,7 @@ from ..errors import ConfigurationError, run_checks
 from ..metrics.generation_weights import check_generation_metric_weights
 from ..models.compression import CompressionSource, load_codec, locate_compression_model
 from ..models.musicgen import check_lm_matches_codec
+from .resume import ExactResume
 from .stages import SkipNullSplitStages
 
 logger = logging.getLogger(__name__)
@@ -100,7 +101,7 @@ def check_schedule(cfg: omegaconf.DictConfig) -> None:
             f"optim.epochs x optim.updates_per_epoch = {total}: lower the warm-up or train longer.")
 
 
-class MusicGenMMDSolver(SkipNullSplitStages, MusicGenSolver):
+class MusicGenMMDSolver(ExactResume, SkipNullSplitStages, MusicGenSolver):
     """audiocraft's MusicGen solver with start-of-run checks of the tokenizer and evaluation weights.
 
     A null ``datasource.evaluate`` or ``datasource.generate`` skips that stage.
