@@ -149,7 +149,7 @@ def test_demo_quantizer_overrides_reach_every_xp_and_keep_outputs_apart(tmp_path
         assert all(arg in xp.argv for arg in overrides)
     for xp in [*rvq_xps, start_xp(manifests, rvq)]:
         assert not any(arg.startswith(('encodec.quantizer', 'pvq.')) for arg in xp.argv)
-    pairs = [(rvq_xps[0], pvq_xps[0]), (rvq_xps[-1], pvq_xps[-1]), (start_xp(manifests, rvq), start_xp(manifests, pvq))]
-    for rvq_xp, pvq_xp in pairs:  # same settings but the quantizer: other XPs (composing a config is slow: 3 pairs)
+    pairs = [(rvq_xps[-1], pvq_xps[-1]), (start_xp(manifests, rvq), start_xp(manifests, pvq))]
+    for rvq_xp, pvq_xp in pairs:  # same settings but the quantizer: other XPs (composing a config is slow: 2 pairs)
         assert main.get_xp(rvq_xp.argv).sig != main.get_xp(pvq_xp.argv).sig
     assert (rvq.report_name, pvq.report_name) == ('report-standardized', 'report-pvq-dropout-standardized')
