@@ -206,13 +206,12 @@ def test_pvq_codec_fine_tunes_from_its_export_and_tokenizes_an_lm(pvq_xp, data_o
     allow_audiocraft_checkpoints()
     exported = tmp_path / 'start.th'
     export_encodec(pvq_xp / 'checkpoint.th', exported)
-    fine = [DEBUG_SOLVER, *data_overrides, *PVQ_ARGS, 'optim.updates_per_epoch=2', 'mmd.num_batches=2',
-            'datasource.valid=null', f'continue_from=//pretrained/{exported}']
+    fine = [DEBUG_SOLVER, *data_overrides, *PVQ_ARGS, 'optim.updates_per_epoch=2',
+            f'continue_from=//pretrained/{exported}']
     run_dora('run', *fine)
     assert isinstance(load_codec(xp_folder(fine) / 'checkpoint.th').model.quantizer, ProductVectorQuantizer)
     lm = ['solver=musicgen/mmd_debug', f'compression_model_checkpoint=//pretrained/{exported}', *data_overrides,
-          'optim.epochs=1', 'optim.updates_per_epoch=2', 'datasource.valid=null', 'datasource.evaluate=null',
-          'datasource.generate=null']
+          'optim.epochs=1', 'optim.updates_per_epoch=2', 'datasource.evaluate=null', 'datasource.generate=null']
     run_dora('run', *lm)
     result = export_musicgen(f'//sig/{xp_folder(lm).name}', tmp_path / 'musicgen', log=lambda _: None)
     model = MusicGenMMD.get_pretrained(str(result.out_dir), device='cpu')
