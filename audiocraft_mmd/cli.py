@@ -103,6 +103,7 @@ def _demo(args: argparse.Namespace) -> int:
     from .environment import cache_dir
     settings = DemoSettings(steps=args.steps, seeds=args.seeds, weight=args.weight, scale=args.scale, sweep=args.sweep,
                             start=args.start, segment_duration=args.segment_duration, max_segments=args.segments,
+                            quantizer=args.quantizer,
                             **({'jobs': args.jobs} if args.jobs is not None else {}))
     run_demo(out=Path(args.out), cache=Path(args.cache) if args.cache else cache_dir() / 'demo-data',
              audio=Path(args.audio) if args.audio else None, settings=settings)
@@ -117,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Independence-promoting MMD loss for AudioCraft codecs (EnCodec-MMD). Training runs through "
                     "Dora: `dora -P audiocraft_mmd run solver=compression/encodec_mmd_debug ...`.")
     commands = parser.add_subparsers(dest='command', metavar='COMMAND')
-    from .demo.run import DEMO_SCALE, DEMO_SEEDS, DEMO_STEPS, DEMO_WEIGHT, SWEEP_WEIGHTS
+    from .demo.run import DEMO_SCALE, DEMO_SEEDS, DEMO_STEPS, DEMO_WEIGHT, QUANTIZERS, SWEEP_WEIGHTS
     from .losses import SCALES
     demo = commands.add_parser(
         'demo', help="fine-tune a working tiny codec with and without the MMD on real music (CPU, minutes), over "
@@ -138,8 +139,12 @@ def build_parser() -> argparse.ArgumentParser:
                       help="the codec every run is fine-tuned from: 'shipped' (default, trained on the demo music), "
                            "'train' (train it on the given music first, ~20 min on one core) or a compression model "
                            "(//sig/SIG, a checkpoint or an exported file)")
+    demo.add_argument('--quantizer', choices=list(QUANTIZERS), default='rvq',
+                      help="EnCodec's quantizer (paper Table 4): rvq (default), pvq (product quantizer) or "
+                           "pvq-dropout (PVQ with hierarchical dropout); pvq* need --start train or a pvq start codec")
     demo.add_argument('--jobs', type=int, default=None, help="codecs trained at a time (default: 2, or 1 on one core)")
-    demo.add_argument('--out', default='demo', help="report-SCALE.json, its figure and the XPs go here (default ./demo)")
+    demo.add_argument('--out', default='demo', help="report-SCALE.json (report-QUANTIZER-SCALE.json), its figure and "
+                                                  "the XPs go here (default ./demo)")
     demo.add_argument('--cache', help="where the prepared music is cached (default ~/.cache/audiocraft-mmd/demo-data)")
     demo.add_argument('--segment-duration', type=float, default=5., help="held-out segment length in s (default 5)")
     demo.add_argument('--segments', type=int, default=None, help="at most this many held-out segments")

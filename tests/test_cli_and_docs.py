@@ -87,7 +87,7 @@ def test_wheel_ships_config_grids_and_hydra_plugin(tmp_path):
                    timeout=600)
     wheel, = tmp_path.glob('*.whl')
     names = set(zipfile.ZipFile(wheel).namelist())
-    for expected in ['audiocraft_mmd/config/mmd/default.yaml',
+    for expected in ['audiocraft_mmd/config/mmd/default.yaml', 'audiocraft_mmd/config/pvq/default.yaml',
                      'audiocraft_mmd/config/solver/compression/encodec_mmd_32khz.yaml',
                      'audiocraft_mmd/config/solver/compression/encodec_mmd_debug.yaml',
                      'audiocraft_mmd/config/solver/musicgen/mmd.yaml',

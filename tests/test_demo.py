@@ -127,3 +127,29 @@ def test_verdict_claims_the_effect_only_when_every_condition_holds():
     assert 'one seed gives no interval' in verdict('baseline', base[:1], 'EnCodec-MMD', lower[:1])
     higher = [_run(s, 20.) for s in range(3)]
     assert 'the delay-aligned I went up' in verdict('baseline', base, 'EnCodec-MMD', higher)
+
+
+def test_demo_refuses_a_pvq_quantizer_without_a_pvq_start_codec(tmp_path):
+    proc = demo('--quantizer', 'pvq-dropout', '--out', str(tmp_path / 'demo'), '--cache', str(tmp_path / 'cache'))
+    assert proc.returncode == 2 and 'Traceback' not in proc.stderr
+    assert ('--quantizer pvq-dropout needs a start codec with encodec.quantizer=pvq, but the shipped start codec '
+            'start_codec.th has rvq: pass --start train') in proc.stderr
+    assert not (tmp_path / 'cache').exists() and not (tmp_path / 'demo').exists()  # before any data is prepared
+
+
+def test_demo_quantizer_overrides_reach_every_xp_and_keep_outputs_apart(tmp_path):
+    from audiocraft_mmd.demo.run import DemoSettings, demo_xps, start_xp
+    from audiocraft_mmd.train import main
+    manifests = {split: tmp_path / split for split in ('train', 'valid', 'evaluate')}
+    rvq, pvq = DemoSettings(), DemoSettings(quantizer='pvq-dropout', start='train')
+    pvq.validate()  # --start train trains a PVQ start codec: accepted
+    rvq_xps, pvq_xps = demo_xps(manifests, '//pretrained/x.th', rvq), demo_xps(manifests, '//pretrained/x.th', pvq)
+    overrides = ['encodec.quantizer=pvq', 'pvq.q_dropout=true']
+    for xp in [*pvq_xps, start_xp(manifests, pvq)]:
+        assert all(arg in xp.argv for arg in overrides)
+    for xp in [*rvq_xps, start_xp(manifests, rvq)]:
+        assert not any(arg.startswith(('encodec.quantizer', 'pvq.')) for arg in xp.argv)
+    pairs = [(rvq_xps[-1], pvq_xps[-1]), (start_xp(manifests, rvq), start_xp(manifests, pvq))]
+    for rvq_xp, pvq_xp in pairs:  # same settings but the quantizer: other XPs (composing a config is slow: 2 pairs)
+        assert main.get_xp(rvq_xp.argv).sig != main.get_xp(pvq_xp.argv).sig
+    assert (rvq.report_name, pvq.report_name) == ('report-standardized', 'report-pvq-dropout-standardized')

@@ -41,6 +41,14 @@ SWEEP_WEIGHTS = (0., 10., 100., 1e3, 1e4)
 MACRO_CLIPS = 32  # held-out segments per MMD estimate
 MEASURE_SEED = 0  # the same draws (MMD permutations, time shuffles, dependence null) for every codec
 MSSPEC_TOLERANCE = 0.05  # the verdict's bound on the MSSpec increase
+# --quantizer: the overrides of the start codec and of every fine-tuned codec (paper Table 4), and the
+# quantizer type each needs in its start codec. The shipped start codec is an RVQ.
+QUANTIZERS: tp.Dict[str, tp.List[str]] = {
+    'rvq': [],
+    'pvq': ['encodec.quantizer=pvq'],
+    'pvq-dropout': ['encodec.quantizer=pvq', 'pvq.q_dropout=true'],
+}
+QUANTIZER_TYPE = {'rvq': 'rvq', 'pvq': 'pvq', 'pvq-dropout': 'pvq'}
 _PROGRESS = re.compile(r'Train \| Epoch (\d+) \| (\d+)/(\d+)')
 
 
@@ -74,6 +82,18 @@ class DemoSettings:
     segment_duration: float = 5.
     max_segments: tp.Optional[int] = None
     jobs: int = field(default_factory=lambda: max(1, min(2, os.cpu_count() or 1)))
+    quantizer: str = 'rvq'
+
+    @property
+    def quantizer_argv(self) -> tp.List[str]:
+        """The overrides of ``--quantizer`` (none for the default RVQ, so its XPs keep their signatures)."""
+        return list(QUANTIZERS[self.quantizer])
+
+    @property
+    def report_name(self) -> str:
+        """``report-SCALE`` (``sweep-SCALE``), with the quantizer before the scale when it is not the RVQ."""
+        kind = 'sweep' if self.sweep else 'report'
+        return f"{kind}-{self.scale}" if self.quantizer == 'rvq' else f"{kind}-{self.quantizer}-{self.scale}"
 
     @property
     def weights(self) -> tp.Tuple[float, ...]:
@@ -100,8 +120,41 @@ class DemoSettings:
         if self.start == 'shipped' and not START_CODEC.is_file():
             problems.append(f"the shipped start codec {START_CODEC} is missing: reinstall the package or pass "
                             "--start train")
+        if self.quantizer not in QUANTIZERS:
+            problems.append(f"--quantizer must be one of {', '.join(QUANTIZERS)}, got {self.quantizer!r}")
+        else:
+            problem = self._start_quantizer_problem()
+            if problem:
+                problems.append(problem)
         if problems:
             raise ConfigurationError('; '.join(problems) + '.')
+
+
+    def _start_quantizer_problem(self) -> tp.Optional[str]:
+        """Why the start codec cannot start a ``--quantizer`` codec (another quantizer type), or None.
+        Reads only a named codec's config."""
+        wanted = QUANTIZER_TYPE[self.quantizer]
+        if self.start == 'train':
+            return None
+        if self.start == 'shipped':
+            have, what = 'rvq', f"the shipped start codec {START_CODEC.name}"
+        else:
+            from ..models.compression import locate_compression_model
+            try:
+                source = locate_compression_model(self.start)
+            except ConfigurationError as exc:  # reported as it is, with the other problems
+                return f"--start {self.start}: {str(exc).rstrip('.')}"
+            if source.state is None:  # an audiocraft release: an RVQ EnCodec (a DAC is refused when fine-tuned)
+                have = 'rvq'
+            else:
+                from omegaconf import OmegaConf
+                have = OmegaConf.create(source.state['xp.cfg']).get('encodec', {}).get('quantizer')
+            what = f"--start {self.start}"
+        if have == wanted:
+            return None
+        return (f"--quantizer {self.quantizer} needs a start codec with encodec.quantizer={wanted}, but {what} has "
+                f"{have}: pass --start train (trains a {self.quantizer} start codec, {START_STEPS} steps) or a "
+                f"{wanted} codec")
 
 
 def check_held_out(manifest: Path, segment_duration: float) -> None:
@@ -132,7 +185,7 @@ def demo_xps(manifests: tp.Dict[str, Path], start: str, settings: DemoSettings) 
     common = [SOLVER, f'datasource.train={manifests["train"]}', f'datasource.valid={manifests["valid"]}',
               'datasource.evaluate=null', 'datasource.generate=null', f'continue_from={start}',
               f'optim.epochs={epochs}', f'optim.updates_per_epoch={updates}',
-              f'dataset.train.num_samples={updates * BATCH_SIZE}', 'mmd.alignment=delay']
+              f'dataset.train.num_samples={updates * BATCH_SIZE}', 'mmd.alignment=delay', *settings.quantizer_argv]
     xps = []
     for weight in settings.weights:
         mmd = ['mmd.weight=0'] if weight == 0 else [f'mmd.weight={weight:g}', f'mmd.scale={settings.scale}']
@@ -195,11 +248,19 @@ def _follow(proc: subprocess.Popen, bar: tqdm, log: tp.List[str]) -> None:
     bar.close()
 
 
+def start_xp(manifests: tp.Dict[str, Path], settings: DemoSettings) -> DemoXP:
+    """The XP of ``--start train``: `START_ARGV`, the ``--quantizer`` overrides and the data."""
+    return DemoXP('start codec', 0., 2036, [*START_ARGV, *settings.quantizer_argv,
+                                            f'datasource.train={manifests["train"]}',
+                                            f'datasource.valid={manifests["valid"]}'], START_STEPS, START_EPOCHS)
+
+
 def resolve_start(settings: DemoSettings, manifests: tp.Dict[str, Path], out: Path) -> tp.Tuple[str, str]:
     """The start codec as a ``continue_from`` value, and a description of it.
 
-    ``shipped``: the package's codec. ``train``: trains `START_ARGV` on the data (about 20 minutes on
-    one core) and exports it to ``out/start_codec_<sig>.th``. Anything else names a compression model.
+    ``shipped``: the package's codec. ``train``: trains `START_ARGV` with the ``--quantizer`` overrides on
+    the data (about 20 minutes on one core) and exports it to ``out/start_codec_<sig>.th``. Anything else
+    names a compression model.
     """
     from audiocraft.utils.export import export_encodec
     from ..compat import allow_audiocraft_checkpoints
@@ -207,16 +268,17 @@ def resolve_start(settings: DemoSettings, manifests: tp.Dict[str, Path], out: Pa
     if settings.start == 'shipped':
         return f'//pretrained/{START_CODEC}', f"shipped start codec {START_CODEC.name} (demo music, {START_STEPS} steps)"
     if settings.start == 'train':
-        xp = DemoXP('start codec', 0., 2036, [*START_ARGV, f'datasource.train={manifests["train"]}',
-                                                f'datasource.valid={manifests["valid"]}'], START_STEPS, START_EPOCHS)
-        print(f"Training the start codec on {manifests['train']}: {START_STEPS} steps", flush=True)
+        xp = start_xp(manifests, settings)
+        print(f"Training the start codec ({settings.quantizer}) on {manifests['train']}: {START_STEPS} steps",
+              flush=True)
         train_xps([xp], out / 'dora', 1)
         assert xp.folder is not None
         exported = out / f'start_codec_{xp.folder.name}.th'  # named by its XP: other data, another file
         if not exported.is_file():
             allow_audiocraft_checkpoints()  # export_encodec's torch.load reads the XP's OmegaConf config
             export_encodec(xp.folder / 'checkpoint.th', exported)
-        return f'//pretrained/{exported.resolve()}', f"start codec trained on {manifests['train']} (XP {xp.folder.name})"
+        return (f'//pretrained/{exported.resolve()}',
+                f"{settings.quantizer} start codec trained on {manifests['train']} (XP {xp.folder.name})")
     source = locate_compression_model(settings.start)
     if source.kind == 'checkpoint':
         return str(source.path), f"start codec {settings.start}"
@@ -375,7 +437,7 @@ def run_demo(out: Path, cache: Path, audio: tp.Optional[Path] = None,
              settings: tp.Optional[DemoSettings] = None) -> dict:
     """Prepare the data, fine-tune every codec from the start codec, measure them on the held-out track(s),
     print the table and the verdict, write ``report-SCALE.json`` and ``report-SCALE.png`` (``sweep-SCALE.*``
-    with ``sweep``) in ``out``. Runs with other settings in the same ``out`` reuse the XPs they share."""
+    with ``sweep``; ``report-QUANTIZER-SCALE.*`` with a ``--quantizer`` other than rvq) in ``out``. Runs with other settings in the same ``out`` reuse the XPs they share."""
     from .data import prepare_demo_data
     from ..environment import CACHE_ENV, ensure_writable_dir
     settings = settings or DemoSettings()
@@ -390,7 +452,7 @@ def run_demo(out: Path, cache: Path, audio: tp.Optional[Path] = None,
     start, start_text = resolve_start(settings, manifests, out)
     xps = demo_xps(manifests, start, settings)
     weights = ', '.join(f'{w:g}' for w in settings.weights)
-    print(f"Fine-tuning {len(xps)} codecs from the {start_text}: MMD weights {weights} (scale "
+    print(f"Fine-tuning {len(xps)} {settings.quantizer} codecs from the {start_text}: MMD weights {weights} (scale "
           f"{settings.scale}, delay alignment), seeds 0-{settings.seeds - 1}, {xps[0].steps} steps each, "
           f"{settings.jobs} at a time; XPs in {out / 'dora'}", flush=True)
     train_xps(xps, out / 'dora', settings.jobs)
@@ -410,7 +472,7 @@ def run_demo(out: Path, cache: Path, audio: tp.Optional[Path] = None,
         sentences = [f"{label}: {sentence}" for label, sentence in zip(labels[1:], sentences)]
     first = runs[base_label][0]
     samples = first['dependence_samples']
-    print(f"\nHeld-out track(s) of {manifests['evaluate']}: {first['num_clips']} segments of {first['clip_seconds']:g} s; "
+    print(f"\nQuantizer {settings.quantizer}. Held-out track(s) of {manifests['evaluate']}: {first['num_clips']} segments of {first['clip_seconds']:g} s; "
           f"{settings.seeds} seed(s) per codec, mean ± 95 % interval; dependence over {samples['delay']:,} "
           f"delay-aligned and {samples['parallel']:,} parallel samples for every codec, MMD over "
           f"{first['mmd_samples']:,} samples.")
@@ -421,15 +483,17 @@ def run_demo(out: Path, cache: Path, audio: tp.Optional[Path] = None,
         failures = failed_checks(members)
         print(f"  {label}: {'all passed' if not failures else '; '.join(failures)}")
     print('\n' + '\n'.join(sentences))
-    report = {'settings': {**vars(settings), 'weights': list(settings.weights)}, 'start': start_text,
+    report = {'settings': {**vars(settings), 'weights': list(settings.weights)}, 'quantizer': settings.quantizer,
+              'start': start_text,
               'data': {split: str(path) for split, path in manifests.items()}, 'verdict': sentences,
               'start_codec': start_figures, 'runs': runs,
               'summary': {label: {k: v.to_dict() for k, v in summarize(r).items()} for label, r in runs.items()}}
     out.mkdir(parents=True, exist_ok=True)
-    name = f"{'sweep' if settings.sweep else 'report'}-{settings.scale}"  # runs of other modes share the XPs
+    name = settings.report_name  # runs of other modes share the XPs
     (out / f'{name}.json').write_text(json.dumps(report, indent=2))
     plot = plot_sweep(runs, xps, out / f'{name}.png') if settings.sweep else plot_results(runs, out / f'{name}.png')
     print(f"Wrote {out / f'{name}.json'} and {plot}")
     print(f"Train on the same data yourself: uv run dora -P audiocraft_mmd run {SOLVER} "
-          + ' '.join(f'datasource.{split}={path}' for split, path in manifests.items()) + f' continue_from={start}')
+          + ' '.join([*(f'datasource.{split}={path}' for split, path in manifests.items()),
+                      f'continue_from={start}', *settings.quantizer_argv]))
     return report

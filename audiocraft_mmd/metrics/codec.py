@@ -26,12 +26,12 @@ from audiocraft.data.audio import audio_read
 from audiocraft.data.audio_dataset import load_audio_meta
 from audiocraft.data.audio_utils import convert_audio
 from audiocraft.models import CompressionModel, EncodecModel
-from audiocraft.quantization.vq import ResidualVectorQuantizer
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
 from ..errors import ConfigurationError, MissingDataError
 from ..alignment import BUILTIN_ALIGNMENTS, PatternConfig
+from ..quantization import SUPPORTED
 from .dependence import DependenceAccumulator, DependenceResult, GroupedDependence
 
 # Working-codec thresholds (issue 9): the decoder must use its codes, reconstruct, and use its codebooks.
@@ -222,7 +222,8 @@ class CodecMeter:
         self.msspec = builders.get_loss('msspec', losses).to(self.device)
         self.sisnr = builders.get_loss('sisnr', losses).to(self.device)
         self.mmd_cfg = MMDConfig.from_cfg(cfg) if cfg is not None and cfg.get('mmd') is not None else MMDConfig()
-        self.rvq = isinstance(model, EncodecModel) and isinstance(model.quantizer, ResidualVectorQuantizer)
+        # the quantizers whose per-codebook vectors the MMD reads (RVQ, PVQ); others: dependence and audio only
+        self.rvq = isinstance(model, EncodecModel) and isinstance(model.quantizer, SUPPORTED)
         self.mmd_loss = self.mmd_cfg.build_loss(scale='fixed')
         self.scale_free_loss = self.mmd_cfg.build_loss(scale='standardized')
         self.macro_clips = macro_clips

@@ -47,7 +47,10 @@ def locate_compression_model(name: tp.Union[str, Path]) -> CompressionSource:
 
     name = str(name)
     if name.startswith('//pretrained/'):
-        return CompressionSource('pretrained', name.split('/', 3)[-1])
+        release = name.split('/', 3)[-1]
+        if not Path(release).is_file():  # a release name
+            return CompressionSource('pretrained', release)
+        name = release  # an exported file: read here, so that its model is built by the plugin's builder
     if Path(name).is_dir() and (Path(name) / EXPORTED_COMPRESSION_FILE).is_file():
         name = str(Path(name) / EXPORTED_COMPRESSION_FILE)
     path = checkpoint.resolve_checkpoint_path(name, use_fsdp=False)
@@ -73,9 +76,10 @@ def load_codec(name: tp.Union[str, Path, CompressionSource], device: tp.Union[st
     an exported file, an export folder (errors: see :func:`locate_compression_model`) or a located source.
 
     A file is read once: the model is built from the state read when it was located, as
-    ``CompressionSolver.model_from_checkpoint`` and ``audiocraft.models.loaders`` build it.
+    ``CompressionSolver.model_from_checkpoint`` and ``audiocraft.models.loaders`` build it, but by the
+    plugin's builder (`audiocraft_mmd.models.builders`), so its quantizers (``pvq``) load too.
     """
-    from audiocraft.models import builders
+    from . import builders
     source = name if isinstance(name, CompressionSource) else locate_compression_model(name)
     if source.kind == 'pretrained':
         return Codec(CompressionModel.get_pretrained(source.name, device=device), None)

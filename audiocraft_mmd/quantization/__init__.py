@@ -1,4 +1,7 @@
-"""Access to the per-codebook vectors of AudioCraft's multi-stage quantizers."""
-from .codebook_vectors import STREAMS, codebook_vectors, dropout_gradient_mask, mask_gradient
+"""Access to the per-codebook vectors of AudioCraft's multi-stage quantizers, and the plugin's product quantizer."""
+from .codebook_vectors import STREAMS, SUPPORTED, codebook_vectors, dropout_gradient_mask, mask_gradient, \
+    quantizer_layers
+from .pvq import ProductVectorQuantizer, dropout_keep_mask
 
-__all__ = ['STREAMS', 'codebook_vectors', 'dropout_gradient_mask', 'mask_gradient']
+__all__ = ['STREAMS', 'SUPPORTED', 'ProductVectorQuantizer', 'codebook_vectors', 'dropout_gradient_mask',
+           'dropout_keep_mask', 'mask_gradient', 'quantizer_layers']

@@ -1,59 +1,85 @@
-"""Per-codebook vectors of an RVQ, computed without touching any codebook state.
+"""Per-codebook vectors of an RVQ or a PVQ, computed without touching any codebook state.
 
 AudioCraft's ``ResidualVectorQuantizer.forward`` in training mode updates each codebook (k-means
-init, EMA of the centroids, dead-code expiry). The MMD pass must not do that a second time, so this
-module re-implements only the pure part of the forward: nearest-centroid search and lookup with the
-codebooks as they are, with the same straight-through gradient as training.
+init, EMA of the centroids, dead-code expiry), and so does `ProductVectorQuantizer.forward`. The MMD
+pass must not do that a second time, so this module re-implements only the pure part of the forward:
+nearest-centroid search and lookup with the codebooks as they are, with the same straight-through
+gradient as training. It reads the private ``_preprocess``, ``_postprocess`` and ``_codebook`` of
+audiocraft's ``VectorQuantization`` (tests/test_codebook_vectors.py and tests/test_pvq.py check them).
 """
 import typing as tp
 
 import torch
+from audiocraft.quantization.core_vq import VectorQuantization
 from audiocraft.quantization.vq import ResidualVectorQuantizer
 
+from .pvq import ProductVectorQuantizer, dropout_keep_mask
+
 STREAMS = ('quantized', 'residual')
+SUPPORTED = (ResidualVectorQuantizer, ProductVectorQuantizer)
 
 
-def _check_quantizer(quantizer: torch.nn.Module) -> ResidualVectorQuantizer:
-    if not isinstance(quantizer, ResidualVectorQuantizer):
+def quantizer_layers(quantizer: torch.nn.Module) -> tp.Sequence[VectorQuantization]:
+    """The K codebook layers of an RVQ (``vq.layers``) or a PVQ (``layers``).
+
+    Raises:
+        TypeError: another quantizer.
+        RuntimeError: the codebooks are not initialised yet.
+    """
+    if isinstance(quantizer, ResidualVectorQuantizer):
+        layers = quantizer.vq.layers[:quantizer.total_codebooks]
+    elif isinstance(quantizer, ProductVectorQuantizer):
+        layers = quantizer.layers[:quantizer.total_codebooks]
+    else:
         raise TypeError(
-            f"The MMD loss needs a residual vector quantizer (audiocraft's `rvq`), got {type(quantizer).__name__}; "
-            "set `encodec.quantizer: rvq` in the model config.")
-    for layer in quantizer.vq.layers:
+            f"The MMD loss needs a multi-codebook quantizer (audiocraft's `rvq` or the plugin's `pvq`), got "
+            f"{type(quantizer).__name__}; set `encodec.quantizer: rvq` or `pvq` in the model config.")
+    for layer in layers:
         if not layer._codebook.inited:
-            raise RuntimeError("The RVQ codebooks are not initialised yet (k-means init happens on the first "
+            raise RuntimeError("The codebooks are not initialised yet (k-means init happens on the first "
                                "training forward): run a training step before computing the MMD.")
-    return quantizer
+    return layers
 
 
-def codebook_vectors(quantizer: ResidualVectorQuantizer, emb: torch.Tensor,
+def _nearest(layer: VectorQuantization, x: torch.Tensor) -> torch.Tensor:
+    """Straight-through quantized vector [B, D', T] of ``x`` [B, D', T] by one codebook layer, no state change."""
+    h = layer.project_in(layer._preprocess(x))  # [B, T, d]
+    with torch.no_grad():
+        flat = h.detach().reshape(-1, h.shape[-1])
+        indices = layer._codebook.quantize(flat)
+        centroid = layer._codebook.dequantize(indices).view_as(h)
+    quantized = h + (centroid - h).detach()  # straight-through, as VectorQuantization in training
+    return layer._postprocess(layer.project_out(quantized))
+
+
+def codebook_vectors(quantizer: tp.Union[ResidualVectorQuantizer, ProductVectorQuantizer], emb: torch.Tensor,
                      stream: str = 'quantized') -> torch.Tensor:
     """Per-codebook vectors of all the quantizer's codebooks (pre-dropout), in the encoder's space.
 
     Args:
-        quantizer: audiocraft RVQ, in train or eval mode; its buffers are left untouched.
+        quantizer: audiocraft RVQ or the plugin's PVQ, in train or eval mode; its buffers are left untouched.
         emb: encoder output [B, D, T].
-        stream: ``'quantized'`` (paper): the quantized vector q_k of stage k, straight-through so the
-            gradient reaches ``emb`` unchanged (as in RVQ training); ``'residual'`` (the official
-            code): the residual left after stage k, ``emb - sum_{j<=k} q_j``.
+        stream: ``'quantized'`` (paper): the quantized vector q_k of codebook k, straight-through so the
+            gradient reaches ``emb`` unchanged (as in training); ``'residual'`` (the official code, RVQ
+            only): the residual left after stage k, ``emb - sum_{j<=k} q_j``.
     Returns:
-        Tensor [B, K, D, T] with K = ``quantizer.total_codebooks``.
+        RVQ: tensor [B, K, D, T]; PVQ: tensor [B, K, D/K, T] (codebook k's vector is the quantized slice k);
+        K = ``quantizer.total_codebooks``.
     """
     if stream not in STREAMS:
         raise ValueError(f"mmd.stream must be one of {STREAMS}, got {stream!r}")
-    quantizer = _check_quantizer(quantizer)
+    layers = quantizer_layers(quantizer)
     if emb.dim() != 3:
         raise ValueError(f"Expected encoder output [B, D, T], got shape {tuple(emb.shape)}")
-    layers = quantizer.vq.layers[:quantizer.total_codebooks]
+    if isinstance(quantizer, ProductVectorQuantizer):
+        if stream != 'quantized':
+            raise ValueError("mmd.stream=residual is the residual of RVQ stages; a product quantizer has none: "
+                             "use mmd.stream=quantized.")
+        return torch.stack([_nearest(layer, group) for layer, group in zip(layers, quantizer.groups(emb))], dim=1)
     residual = emb
     vectors: tp.List[torch.Tensor] = []
     for layer in layers:
-        x = layer.project_in(layer._preprocess(residual))  # [B, T, d]
-        with torch.no_grad():
-            flat = x.detach().reshape(-1, x.shape[-1])
-            indices = layer._codebook.quantize(flat)
-            centroid = layer._codebook.dequantize(indices).view_as(x)
-        quantized = x + (centroid - x).detach()  # straight-through, as VectorQuantization in training
-        quantized = layer._postprocess(layer.project_out(quantized))  # [B, D, T]
+        quantized = _nearest(layer, residual)  # [B, D, T]
         residual = residual - quantized.detach()
         vectors.append(quantized if stream == 'quantized' else residual)
     return torch.stack(vectors, dim=1)
@@ -63,14 +89,13 @@ def dropout_gradient_mask(batch_size: int, num_codebooks: int, generator: torch.
                           device: tp.Union[torch.device, str] = 'cpu') -> torch.Tensor:
     """Mask [B, K] of the codebooks kept by quantizer dropout, one draw per item.
 
-    Item b keeps codebooks ``k < n_b`` with ``n_b`` uniform in ``1..K`` (audiocraft's ``q_dropout``).
-    The MMD uses every codebook's value but only kept ones carry gradient, so the loss never pushes
-    codes towards what dropout removed.
+    Item b keeps codebooks ``k < n_b`` with ``n_b`` uniform in ``1..K`` (audiocraft's ``q_dropout``,
+    the PVQ's ``pvq.q_dropout``). The MMD uses every codebook's value but only kept ones carry gradient,
+    so the loss never pushes codes towards what dropout removed.
     """
-    kept = torch.randint(1, num_codebooks + 1, (batch_size, 1), generator=generator, device=generator.device)
-    return (torch.arange(num_codebooks, device=kept.device)[None, :] < kept).to(device)
+    return dropout_keep_mask(batch_size, num_codebooks, generator, device)
 
 
 def mask_gradient(vectors: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
-    """Same values as ``vectors`` [B, K, D, T]; gradient only where ``keep`` [B, K] is True."""
+    """Same values as ``vectors`` [B, K, N, T]; gradient only where ``keep`` [B, K] is True."""
     return torch.where(keep[:, :, None, None].to(vectors.device), vectors, vectors.detach())

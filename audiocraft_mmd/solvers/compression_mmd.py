@@ -1,18 +1,25 @@
 """EnCodec-MMD: the compression solver with the independence-promoting loss (paper Algorithm 1)."""
+import logging
 import time
 import typing as tp
+from pathlib import Path
 
 import flashy
 import omegaconf
 import torch
 from torch.utils.checkpoint import checkpoint
 
-from audiocraft.models import EncodecModel
+from audiocraft.models import CompressionModel, EncodecModel
+from audiocraft.models import builders as audiocraft_builders
+from audiocraft.solvers import builders as solver_builders
 from audiocraft.solvers.compression import CompressionSolver
 
+from ..alignment import code_groups, pattern_problem
 from ..compat import safe_checkpoint_state
 from ..errors import raise_all, run_checks
-from ..quantization import codebook_vectors, dropout_gradient_mask, mask_gradient
+from ..models import builders as plugin_builders
+from ..quantization import SUPPORTED, ProductVectorQuantizer, codebook_vectors, dropout_gradient_mask, \
+    mask_gradient
 from .macro_batch import MacroBatch
 from .mmd_config import MMDConfig, MMDConfigError
 from .resume import ExactResume
@@ -33,7 +40,12 @@ class CompressionMMDSolver(ExactResume, SkipNullSplitStages, CompressionSolver):
     the last step of an epoch closes a partial one. AudioCraft saves checkpoints between epochs,
     so a checkpoint never holds pending audio and a resumed run continues exactly where the
     schedule was. The MMD draws (permutations, frame subsets, dropout masks) come from a generator
-    seeded by (seed, epoch, rank), so they are reproducible across resumes.
+    seeded by (seed, epoch, rank), so they are reproducible across resumes; so do the PVQ's dropout draws
+    (another generator, seeded the same way).
+
+    The model is built by the plugin's builder (`audiocraft_mmd.models.builders`), so
+    ``encodec.quantizer: pvq`` (a `ProductVectorQuantizer` from the ``pvq:`` block) trains too, and
+    ``continue_from=//pretrained/FILE`` and the LM solver's tokenizer load through it as well.
     """
     def __init__(self, cfg: omegaconf.DictConfig):
         self.mmd_cfg = MMDConfig.from_cfg(cfg)
@@ -43,6 +55,7 @@ class CompressionMMDSolver(ExactResume, SkipNullSplitStages, CompressionSolver):
         self.mmd_loss = self.mmd_cfg.build_loss(collapse_check_every=10)
         self.macro_batch = MacroBatch(self.mmd_cfg.num_batches)
         self.mmd_rng = torch.Generator()
+        self.dropout_rng = torch.Generator()
         self._last_train_step = -1
         self.register_stateful('macro_batch')
         batches = len(self.dataloaders['train']) if 'train' in self.dataloaders else 0
@@ -63,10 +76,46 @@ class CompressionMMDSolver(ExactResume, SkipNullSplitStages, CompressionSolver):
         is built (`audiocraft_mmd.solvers.get_solver` runs it)."""
         run_checks([lambda: MMDConfig.from_cfg(cfg), lambda: _check_data_shape(cfg)])
 
+    def build_model(self):
+        """audiocraft's ``CompressionSolver.build_model`` with the plugin's model builder."""
+        self.model = plugin_builders.get_compression_model(self.cfg).to(self.device)
+        self.optimizer = solver_builders.get_optimizer(self.model.parameters(), self.cfg.optim)
+        self.register_stateful('model', 'optimizer')
+        self.register_best_state('model')
+        self.register_ema('model')
+
+    def load_from_pretrained(self, name: str) -> dict:
+        """``continue_from=//pretrained/NAME``: an exported file is loaded by the plugin's builder (audiocraft's
+        goes through its fixed quantizer dict); a release name as audiocraft loads it."""
+        if not Path(name).is_file():
+            return super().load_from_pretrained(name)
+        from ..models.compression import load_codec
+        model = load_codec(f'//pretrained/{name}').model
+        if not isinstance(model, EncodecModel):
+            raise MMDConfigError(f"continue_from=//pretrained/{name} is a {type(model).__name__}, not an EnCodec.")
+        return {'best_state': {'model': model.state_dict()}}
+
+    @staticmethod
+    def model_from_checkpoint(checkpoint_path: tp.Union[Path, str],
+                              device: tp.Union[torch.device, str] = 'cpu') -> CompressionModel:
+        """``CompressionSolver.model_from_checkpoint`` through the plugin's loader (`load_codec`): ``//sig/``,
+        checkpoints, exported files (also as ``//pretrained/FILE``) and release names."""
+        from ..models.compression import load_codec
+        logging.getLogger(__name__).info("Loading compression model from %s", checkpoint_path)
+        return load_codec(str(checkpoint_path), device=device).model
+
+    @staticmethod
+    def wrapped_model_from_checkpoint(cfg: omegaconf.DictConfig, checkpoint_path: tp.Union[Path, str],
+                                      device: tp.Union[torch.device, str] = 'cpu') -> CompressionModel:
+        """``CompressionSolver.wrapped_model_from_checkpoint`` through the plugin's loader."""
+        model = CompressionMMDSolver.model_from_checkpoint(checkpoint_path, device)
+        return audiocraft_builders.get_wrapped_compression_model(model, cfg)
+
     def _rvq_codebooks(self) -> int:
-        if not isinstance(self.model, EncodecModel):
+        """K of the model's quantizer (an RVQ or a PVQ)."""
+        if not isinstance(self.model, EncodecModel) or not isinstance(self.model.quantizer, SUPPORTED):
             raise MMDConfigError(f"compression_model={self.cfg.compression_model} is not supported by the MMD "
-                                 "solver: use compression_model=encodec with encodec.quantizer=rvq.")
+                                 "solver: use compression_model=encodec with encodec.quantizer=rvq or pvq.")
         return self.model.quantizer.total_codebooks
 
     def _frames_per_clip(self) -> int:
@@ -88,6 +137,9 @@ class CompressionMMDSolver(ExactResume, SkipNullSplitStages, CompressionSolver):
         seed = (self.cfg.seed * 1_000_003 + self.epoch) * 1009 + flashy.distrib.rank()
         self.mmd_rng.manual_seed(seed)
         self.mmd_loss.calls = self.macro_batch.completed  # one loss call per MMD step, also after a resume
+        if isinstance(self.model.quantizer, ProductVectorQuantizer):
+            self.dropout_rng.manual_seed(seed + 1)
+            self.model.quantizer.dropout_generator = self.dropout_rng
         updates = self.train_updates_per_epoch
         if not self.cfg.benchmark_no_load:
             updates = min(updates, len(self.dataloaders['train']))
@@ -126,8 +178,9 @@ class CompressionMMDSolver(ExactResume, SkipNullSplitStages, CompressionSolver):
         rms of the encoder output (the latent scale).
 
         The encoder runs one stored batch at a time, under gradient checkpointing when enabled and
-        gradients are on. With quantizer dropout (``rvq.q_dropout``), every codebook is used but only
-        those a dropout draw keeps for the item carry gradient.
+        gradients are on. With quantizer dropout (``rvq.q_dropout`` or ``pvq.q_dropout``: the active
+        quantizer's flag), every codebook is used (the codes before dropout) but only those a dropout draw
+        keeps for the item carry gradient. PVQ: [B, K, D/K, T].
         """
         batch_size = self.cfg.dataset.batch_size
         embeddings = []
@@ -140,7 +193,7 @@ class CompressionMMDSolver(ExactResume, SkipNullSplitStages, CompressionSolver):
         emb = torch.cat(embeddings, dim=0)
         latent_rms = float(emb.detach().double().pow(2).mean().sqrt())
         vectors = codebook_vectors(self.model.quantizer, emb, stream=self.mmd_cfg.stream)
-        if getattr(self.model.quantizer, 'q_dropout', False) and torch.is_grad_enabled():
+        if self.model.quantizer.q_dropout and torch.is_grad_enabled():
             keep = dropout_gradient_mask(vectors.shape[0], vectors.shape[1], self.mmd_rng)
             vectors = mask_gradient(vectors, keep)
         return vectors, latent_rms
@@ -175,17 +228,41 @@ class CompressionMMDSolver(ExactResume, SkipNullSplitStages, CompressionSolver):
         return self.model.encoder(x)
 
 
+MMD_QUANTIZERS = ('rvq', 'pvq')
+
+
 def _check_data_shape(cfg: omegaconf.DictConfig) -> None:
     """Checks of the model and data keys that need only the config (all problems at once)."""
     problems = []
-    if cfg.get('compression_model') != 'encodec' or cfg.get('encodec', {}).get('quantizer') != 'rvq':
+    quantizer = cfg.get('encodec', {}).get('quantizer')
+    if cfg.get('compression_model') != 'encodec' or quantizer not in MMD_QUANTIZERS:
         problems.append(MMDConfigError(
-            "The MMD solver needs compression_model=encodec with encodec.quantizer=rvq, got "
-            f"compression_model={cfg.get('compression_model')}, "
-            f"encodec.quantizer={cfg.get('encodec', {}).get('quantizer')}."))
-    elif cfg.rvq.n_q < 2:
-        problems.append(MMDConfigError(f"The MMD promotes independence between codebooks, but rvq.n_q={cfg.rvq.n_q}; "
-                                       "use rvq.n_q >= 2."))
+            "The MMD solver needs compression_model=encodec with encodec.quantizer=rvq or pvq, got "
+            f"compression_model={cfg.get('compression_model')}, encodec.quantizer={quantizer}."))
+    elif cfg.get(quantizer) is None:
+        problems.append(MMDConfigError(f"encodec.quantizer={quantizer} but the config has no `{quantizer}:` block; "
+                                       f"use a solver=compression/encodec_mmd_* config, which holds one."))
+    else:
+        n_q = cfg[quantizer].n_q
+        if n_q < 2:
+            problems.append(MMDConfigError(f"The MMD promotes independence between codebooks, but {quantizer}.n_q="
+                                           f"{n_q}; use {quantizer}.n_q >= 2."))
+        mmd = cfg.get('mmd') or {}
+        if n_q >= 2 and mmd.get('alignment') == 'pattern' and not pattern_problem(mmd.get('pattern')):
+            pattern = omegaconf.OmegaConf.to_container(mmd.pattern, resolve=True)
+            try:
+                code_groups(n_q, 'pattern', pattern)
+            except ValueError as exc:
+                problems.append(MMDConfigError(f"mmd.alignment=pattern with mmd.pattern={pattern}: {exc}"))
+        if quantizer == 'pvq':
+            dimension = cfg.get('seanet', {}).get('dimension')
+            if dimension is not None and n_q >= 1 and dimension % n_q:
+                problems.append(MMDConfigError(
+                    f"pvq.n_q={n_q} does not divide seanet.dimension={dimension}: the product quantizer splits the "
+                    "latent into n_q equal groups."))
+            if cfg.get('mmd', {}).get('stream') == 'residual':
+                problems.append(MMDConfigError("mmd.stream=residual is the residual of RVQ stages; with "
+                                               "encodec.quantizer=pvq use mmd.stream=quantized."))
     if cfg.dataset.get('segment_duration') is None:
         problems.append(MMDConfigError("dataset.segment_duration must be set: the MMD solver trains on fixed-length "
                                        "clips."))
