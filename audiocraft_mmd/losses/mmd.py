@@ -23,6 +23,7 @@ from torch import nn
 from torch.autograd.function import once_differentiable
 
 from ..alignment import ALIGNMENTS, CodeGroup, PatternConfig, check_alignment, code_groups, group_weights, pattern_problem
+from .gather import gather_rows, local_gradient_scale
 from .kernels import Kernel, build_kernel, pairwise_sqdist
 
 __all__ = [
@@ -481,6 +482,12 @@ class MMDLoss(nn.Module):
             latent's overall scale), see :func:`scale_samples`.
         collapse_check_every: refresh ``last_diagnostics`` (see :func:`kernel_diagnostics`) on the
             first call and every that many calls, warning once per instance on collapse; 0 disables.
+        gather: one MMD over all ranks of an initialised process group. Each rank's joint samples (after
+            alignment and frame selection) are all-gathered in rank order, the factorized samples are
+            drawn from the global set (``generator`` must then draw the same on every rank), the value is
+            the global MMD on every rank, and its gradient reaches this rank's samples only, scaled by the
+            world size so that averaging gradients over ranks gives the gradient of the global MMD
+            (:func:`~.gather.local_gradient_scale`). Without a process group it changes nothing.
 
     Attributes:
         calls: forward calls so far; the check runs on calls 0, every, 2 * every... (a solver that
@@ -492,7 +499,7 @@ class MMDLoss(nn.Module):
                  kernel_params: tp.Optional[tp.Dict[str, tp.Any]] = None,
                  frames_per_item: tp.Optional[int] = None, chunk_size: tp.Optional[int] = None,
                  collapse_check_every: int = 100, scale: str = "fixed",
-                 pattern: tp.Optional[PatternConfig] = None):
+                 pattern: tp.Optional[PatternConfig] = None, gather: bool = False):
         super().__init__()
         check_alignment(alignment)
         if alignment == "pattern" and pattern_problem(pattern):
@@ -514,6 +521,7 @@ class MMDLoss(nn.Module):
         self.alignment = alignment
         self.pattern = dict(pattern) if alignment == "pattern" and pattern is not None else None
         self.scale = scale
+        self.gather = gather
         self.frames_per_item = frames_per_item
         self.chunk_size = chunk_size
         self.collapse_check_every = collapse_check_every
@@ -553,6 +561,9 @@ class MMDLoss(nn.Module):
                 raise ValueError(f"The MMD needs at least 2 samples on each side, got S = B * T' = "
                                  f"{B} * {frames} = {S} (T={T}, alignment={self.alignment!r}).")
             joint = aligned.permute(0, 3, 1, 2).reshape(S, size, N)
+            if self.gather:
+                joint = gather_rows(joint)
+                S = joint.shape[0]
             factorized = factorize(joint, generator)
             out.append((group, joint.reshape(S, size * N), factorized.reshape(S, size * N)))
         return out
@@ -582,7 +593,8 @@ class MMDLoss(nn.Module):
         self._check_collapse([x for x, _ in scaled])
         weights = group_weights([group for group, _, _ in groups])
         losses = [mmd2_unbiased(x, y, self.kernel, self.chunk_size) for x, y in scaled]
-        return losses[0] if len(losses) == 1 else sum(w * loss for w, loss in zip(weights, losses))
+        loss = losses[0] if len(losses) == 1 else sum(w * loss for w, loss in zip(weights, losses))
+        return local_gradient_scale(loss) if self.gather else loss
 
     def _check_collapse(self, samples: tp.Sequence[torch.Tensor]) -> None:
         every = self.collapse_check_every
@@ -606,6 +618,6 @@ class MMDLoss(nn.Module):
             warnings.warn(msg, RuntimeWarning, stacklevel=3)
 
     def extra_repr(self) -> str:
-        pattern = f", pattern={self.pattern!r}" if self.pattern else ""
+        pattern = (f", pattern={self.pattern!r}" if self.pattern else "") + (", gather=True" if self.gather else "")
         return (f"kernel={self.kernel!r}, alignment={self.alignment!r}{pattern}, scale={self.scale!r}, "
                 f"frames_per_item={self.frames_per_item}, chunk_size={self.chunk_size}")

@@ -224,8 +224,8 @@ class CodecMeter:
         self.mmd_cfg = MMDConfig.from_cfg(cfg) if cfg is not None and cfg.get('mmd') is not None else MMDConfig()
         # the quantizers whose per-codebook vectors the MMD reads (RVQ, PVQ); others: dependence and audio only
         self.rvq = isinstance(model, EncodecModel) and isinstance(model.quantizer, SUPPORTED)
-        self.mmd_loss = self.mmd_cfg.build_loss(scale='fixed')
-        self.scale_free_loss = self.mmd_cfg.build_loss(scale='standardized')
+        self.mmd_loss = self.mmd_cfg.build_loss(scale='fixed', gather=False)
+        self.scale_free_loss = self.mmd_cfg.build_loss(scale='standardized', gather=False)
         self.macro_clips = macro_clips
         self.seed = seed
         self._generators = [torch.Generator().manual_seed(seed) for _ in range(2)]  # same draws for both MMDs
@@ -242,6 +242,7 @@ class CodecMeter:
         self._sums = {'msspec': 0.0, 'sisnr': 0.0, 'sisnr_shuffled': 0.0, 'latent_sq': 0.0, 'latent_n': 0.0}
         self.num_clips = 0
         self.clip_seconds = 0.0
+        self._merged = False
 
     @torch.no_grad()
     def update(self, x: torch.Tensor) -> torch.Tensor:
@@ -284,6 +285,29 @@ class CodecMeter:
             self._mmd_sums[i] += samples * float(loss(vectors, generator=generator))
         self._mmd_samples += samples
 
+    def _merge_ranks(self) -> None:
+        """With several ranks (a process group), make every figure cover every rank's clips: the dependence
+        tuples are gathered in the global clip order (`DependenceAccumulator.merge_ranks`), so the
+        dependence figures are those of one rank on the whole set; the sums of MSSpec, SI-SNR, latent
+        energy and the MMD macro-batches are added up. Each rank's MMD macro-batches hold its own clips,
+        so the merged MMD is the sample-weighted mean over all ranks' macro-batches, not the same
+        macro-batches as one rank would form; the time shuffles of the code ablation are drawn per rank.
+        A collective: every rank calls `result` once."""
+        from ..losses.gather import world
+        if world()[1] == 1 or self._merged:
+            return
+        self._merged = True
+        for accumulator in self.accumulators.values():
+            accumulator.merge_ranks()
+        keys = list(self._sums)
+        totals = torch.tensor([*(self._sums[k] for k in keys), *self._mmd_sums, self._mmd_samples, self.num_clips],
+                              dtype=torch.float64, device=self.device)  # NCCL reduces on the GPU
+        torch.distributed.all_reduce(totals)
+        values = totals.tolist()
+        self._sums = dict(zip(keys, values[:len(keys)]))
+        self._mmd_sums = values[len(keys):len(keys) + 2]
+        self._mmd_samples, self.num_clips = int(values[-2]), int(values[-1])
+
     def result(self, **dependence_kwargs: tp.Any) -> CodecMeasurement:
         """The figures of everything measured so far.
 
@@ -291,10 +315,11 @@ class CodecMeter:
             dependence_kwargs: passed to `DependenceAccumulator.result` (correction, permutations);
                 the null's generator defaults to the meter's seed.
         """
-        if self.num_clips == 0:
-            raise MissingDataError("No audio was measured: the data held no clip.")
         if self._pending:
             self._close_macro_batch()
+        self._merge_ranks()
+        if self.num_clips == 0:
+            raise MissingDataError("No audio was measured: the data held no clip.")
         dependence_kwargs.setdefault('generator', self.seed)
         n = self.num_clips
         mmd = scale_free = latent = None

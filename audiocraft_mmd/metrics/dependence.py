@@ -557,6 +557,8 @@ class DependenceAccumulator:
         self._dtype = _storage_dtype(self.cardinality)
         self._chunks: tp.List[tp.List[np.ndarray]] = [[] for _ in self.groups]
         self._counts = [0] * len(self.groups)
+        self._items: tp.List[int] = []  # frames of each item (batch row), item after item
+        self._merged = False
 
     @property
     def num_samples(self) -> int:
@@ -571,7 +573,10 @@ class DependenceAccumulator:
         if array.shape[1] != self.num_codebooks:
             raise ValueError(f"codes have K={array.shape[1]} codebooks, expected {self.num_codebooks} "
                              f"(shape {tuple(array.shape)}).")
+        if self._merged:
+            raise RuntimeError("merge_ranks() was called: this accumulator holds every rank's tuples; make a new one.")
         self._check_range(array)
+        self._items.extend([array.shape[-1]] * array.shape[0])
         for index, group in enumerate(self.groups):
             samples = _group_samples(array, group)
             if len(samples):
@@ -586,6 +591,35 @@ class DependenceAccumulator:
             for value in (low[k], high[k]):
                 if not 0 <= value < m:
                     raise ValueError(f"codebook {k} has code value {int(value)} outside [0, {m}).")
+
+    def merge_ranks(self) -> None:
+        """Replace what this rank collected by what every rank collected, clip after clip in the global order
+        of an evaluate set sharded as ``flashy.distrib.loader`` shards it (rank r's j-th clip is clip
+        ``j * world_size + r``), so that the figures are those of one rank measuring the whole set. A
+        collective: every rank calls it once, after its last update. Without a process group: nothing."""
+        from ..losses.gather import world
+        rank, world_size = world()
+        if world_size == 1 or self._merged:
+            return
+        local = {'items': self._items, 'samples': [self.samples(g) for g in range(len(self.groups))]}
+        gathered: tp.List[tp.Any] = [None] * world_size
+        torch.distributed.all_gather_object(gathered, local)
+        per_item = []  # (global index, [one array per group])
+        for r, part in enumerate(gathered):
+            offsets = [0] * len(self.groups)
+            for j, frames in enumerate(part['items']):
+                rows = []
+                for g, group in enumerate(self.groups):
+                    n = group.length(frames)
+                    rows.append(part['samples'][g][offsets[g]:offsets[g] + n])
+                    offsets[g] += n
+                per_item.append((j * world_size + r, rows))
+        per_item.sort(key=lambda item: item[0])
+        self._merged = True
+        for g in range(len(self.groups)):
+            chunks = [rows[g] for _, rows in per_item if len(rows[g])]
+            self._chunks[g] = [np.concatenate(chunks)] if chunks else []
+            self._counts[g] = sum(len(chunk) for chunk in chunks)
 
     def samples(self, group: int = 0) -> np.ndarray:
         """All tuples of group ``group`` collected so far [N, K_g], in order (K_g = K for delay and parallel)."""

@@ -135,7 +135,8 @@ class CompressionMMDSolver(ExactResume, SkipNullSplitStages, CompressionSolver):
         """Train stage: a fresh macro-batch and MMD generator for each epoch."""
         self.macro_batch.clear()
         seed = (self.cfg.seed * 1_000_003 + self.epoch) * 1009 + flashy.distrib.rank()
-        self.mmd_rng.manual_seed(seed)
+        # mmd.gather: every rank draws the same permutations of the global macro-batch
+        self.mmd_rng.manual_seed(seed - flashy.distrib.rank() if self.mmd_cfg.gather else seed)
         self.mmd_loss.calls = self.macro_batch.completed  # one loss call per MMD step, also after a resume
         if isinstance(self.model.quantizer, ProductVectorQuantizer):
             self.dropout_rng.manual_seed(seed + 1)
@@ -164,6 +165,8 @@ class CompressionMMDSolver(ExactResume, SkipNullSplitStages, CompressionSolver):
             if train:
                 (self.mmd_cfg.weight * loss).backward()
         num_samples = vectors.shape[0] * self.mmd_cfg.frames_used(vectors.shape[-1], vectors.shape[1])
+        if self.mmd_cfg.gather:
+            num_samples *= flashy.distrib.world_size()  # ranks hold equal batches
         # latent_rms beside the MMD: with mmd.scale=fixed a lower MMD can come from a shrinking latent alone
         metrics = {'mmd': loss.detach(), 'latent_rms': latent_rms, 'mmd_time': time.time() - start,
                    'mmd_samples': num_samples}

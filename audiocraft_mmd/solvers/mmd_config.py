@@ -34,6 +34,8 @@ class MMDConfig:
         chunk_size: rows per block in the MMD (None: automatic).
         scale: ``fixed`` (paper), ``standardized`` or ``median`` (blind to the latent's overall scale),
             see ``audiocraft_mmd.losses.scale_samples``.
+        gather: one MMD over the macro-batches of all ranks (all-gathered; each rank's gradient through its
+            own samples), as with one big GPU; off (the paper: 1280 samples per GPU) each rank has its own.
     """
     weight: float = 1e3
     num_batches: int = 32
@@ -46,6 +48,7 @@ class MMDConfig:
     gradient_checkpointing: bool = True
     chunk_size: tp.Optional[int] = None
     scale: str = 'fixed'
+    gather: bool = False
 
     @classmethod
     def from_cfg(cls, cfg: omegaconf.DictConfig) -> 'MMDConfig':
@@ -97,17 +100,22 @@ class MMDConfig:
             problems.append(f"mmd.frames_per_item must be null or an integer >= 1, got {self.frames_per_item!r}.")
         if self.chunk_size is not None and (not isinstance(self.chunk_size, int) or self.chunk_size < 1):
             problems.append(f"mmd.chunk_size must be null or an integer >= 1, got {self.chunk_size!r}.")
+        if not isinstance(self.gather, bool):
+            problems.append(f"mmd.gather must be true or false, got {self.gather!r}.")
         if self.scale not in SCALES:
             problems.append(f"mmd.scale must be one of {', '.join(SCALES)}, got {self.scale!r}.")
         return [MMDConfigError(p) for p in problems]
 
-    def build_loss(self, scale: tp.Optional[str] = None, collapse_check_every: int = 0) -> MMDLoss:
+    def build_loss(self, scale: tp.Optional[str] = None, collapse_check_every: int = 0,
+                   gather: tp.Optional[bool] = None) -> MMDLoss:
         """The `MMDLoss` of these settings; ``scale`` replaces ``mmd.scale`` (the measurement compares
-        codecs at fixed and standardized scales whatever they trained with)."""
+        codecs at fixed and standardized scales whatever they trained with) and ``gather`` ``mmd.gather``
+        (the codec meter gathers its macro-batches itself)."""
         return MMDLoss(kernel=self.kernel, alignment=self.alignment, pattern=self.pattern,
                        kernel_params=self.kernel_params,
                        frames_per_item=self.frames_per_item, chunk_size=self.chunk_size,
-                       scale=self.scale if scale is None else scale, collapse_check_every=collapse_check_every)
+                       scale=self.scale if scale is None else scale, collapse_check_every=collapse_check_every,
+                       gather=self.gather if gather is None else gather)
 
     def frames_used(self, num_frames: int, num_codebooks: int) -> int:
         """Aligned frames per clip that enter the MMD, for clips of ``num_frames`` frames (the fewest over

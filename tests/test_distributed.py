@@ -1,0 +1,133 @@
+"""Several ranks on one CPU machine, over gloo: one MMD over all ranks (``mmd.gather``)."""
+import math
+import tempfile
+
+import pytest
+import torch
+import torch.multiprocessing as mp
+
+WORLD = 2
+
+
+CASES = [dict(alignment='delay'), dict(alignment='parallel', scale='standardized', frames_per_item=None),
+         dict(alignment='pattern', pattern={'modeling': 'unroll', 'unroll': {'flattening': [0, 0, 1, 1]}})]
+
+
+def _tiny_codec():
+    """AudioCraft's debug EnCodec (16 kHz, 4 RVQ codebooks), codebooks initialised by one training forward:
+    the same model in every process."""
+    from audiocraft.models.builders import get_debug_compression_model
+    torch.manual_seed(0)
+    model = get_debug_compression_model(sample_rate=16000)
+    model.train()
+    model(0.1 * torch.randn(4, 1, 16000, generator=torch.Generator().manual_seed(1)))
+    return model.eval()
+
+
+def _clips() -> torch.Tensor:
+    """7 clips [7, 1, L]: an odd number, so the two ranks hold different counts."""
+    return 0.1 * torch.randn(7, 1, 8000, generator=torch.Generator().manual_seed(3))
+
+
+def _measure(model, clips: torch.Tensor):
+    """A `CodecMeter` over ``clips`` in batches of 2, macro-batches of 2 clips."""
+    from audiocraft_mmd.metrics.codec import CodecMeter
+    meter = CodecMeter(model, macro_clips=2, seed=5, alignments=('delay', 'parallel'))
+    for batch in clips.split(2):
+        meter.update(batch)
+    return meter.result()
+
+
+def _rank(rank: int, init_file: str, codes: torch.Tensor, out: str) -> None:
+    """Rank ``rank`` of WORLD: the MMD of each case with ``gather=True`` over its contiguous share of ``codes``,
+    and a codec measured over its shard of the clips (clip i on rank i % WORLD, as flashy shards)."""
+    from audiocraft_mmd.losses import MMDLoss
+    torch.distributed.init_process_group('gloo', init_method=f'file://{init_file}', rank=rank, world_size=WORLD)
+    try:
+        results = []
+        for kwargs in CASES:
+            share = codes.chunk(WORLD)[rank].clone().requires_grad_(True)
+            loss = MMDLoss(gather=True, **kwargs)(share, torch.Generator().manual_seed(7))
+            loss.backward()
+            results.append({'loss': loss.detach(), 'grad': share.grad})
+        measured = _measure(_tiny_codec(), _clips()[rank::WORLD])
+        torch.save({'mmd': results, 'codec': measured.to_dict()}, out)
+    finally:
+        torch.distributed.destroy_process_group()
+
+
+CODES = torch.randn(6, 4, 3, 12, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+
+
+@pytest.fixture(scope='module')
+def two_ranks(tmp_path_factory):
+    """What each of 2 gloo ranks (spawned processes) computed, see `_rank`."""
+    tmp = tmp_path_factory.mktemp('ranks')
+    init_file = tempfile.mktemp(dir=tmp)
+    outs = [str(tmp / f'rank{rank}.pt') for rank in range(WORLD)]
+    context = mp.get_context('spawn')
+    procs = [context.Process(target=_rank, args=(rank, init_file, CODES, outs[rank])) for rank in range(WORLD)]
+    for proc in procs:
+        proc.start()
+    for proc in procs:
+        proc.join(timeout=600)
+        assert proc.exitcode == 0
+    return [torch.load(out, weights_only=False) for out in outs]
+
+
+def test_gathered_mmd_on_two_ranks_is_the_mmd_of_one_rank_on_all_the_data(two_ranks):
+    """Same value on every rank as one rank on the concatenated data with the same permutations, and the
+    gradient that, averaged over ranks (as the solver's gradient sync does), is one rank's gradient."""
+    from audiocraft_mmd.losses import MMDLoss
+    codes = CODES
+    results = [rank['mmd'] for rank in two_ranks]
+    for case, kwargs in enumerate(CASES):
+        whole = codes.clone().requires_grad_(True)
+        loss = MMDLoss(**kwargs)(whole, torch.Generator().manual_seed(7))
+        loss.backward()
+        for rank in range(WORLD):
+            result = results[rank][case]
+            torch.testing.assert_close(result['loss'], loss.detach(), rtol=1e-12, atol=1e-15)
+            # each rank's gradient is WORLD times its share of the global one; the sync averages over WORLD
+            torch.testing.assert_close(result['grad'] / WORLD, whole.grad.chunk(WORLD)[rank], rtol=1e-10,
+                                       atol=1e-14)
+
+
+def test_gather_without_a_process_group_changes_nothing():
+    from audiocraft_mmd.losses import MMDLoss
+    codes = torch.randn(4, 4, 3, 10, generator=torch.Generator().manual_seed(1))
+    assert not (torch.distributed.is_available() and torch.distributed.is_initialized())
+    a = MMDLoss(gather=True)(codes, torch.Generator().manual_seed(2))
+    b = MMDLoss()(codes, torch.Generator().manual_seed(2))
+    assert torch.equal(a, b)
+
+
+def test_evaluate_figures_cover_every_rank(two_ranks):
+    """A codec measured on 2 ranks (each its shard of 7 clips) gives the dependence figures of one rank on all
+    7 clips exactly, and the same MSSpec and SI-SNR; the MMD covers every clip's samples."""
+    single = _measure(_tiny_codec(), _clips()).to_dict()
+    for rank in two_ranks:
+        merged = rank['codec']
+        assert merged['num_clips'] == single['num_clips'] == 7
+        assert merged['alignments'] == single['alignments']  # every dependence figure, bit for bit
+        assert merged['dependence_samples'] == single['dependence_samples']
+        for key in ('msspec', 'sisnr_db', 'latent_rms'):
+            assert math.isclose(merged[key], single[key], rel_tol=1e-6), key
+        assert merged['mmd_samples'] == single['mmd_samples'] and math.isfinite(merged['mmd'])
+    assert two_ranks[0]['codec'] == two_ranks[1]['codec']
+
+
+def test_dora_run_trains_on_two_cpu_ranks_with_one_mmd_over_both(data_overrides):
+    """`dora run -d --ddp_workers 2` on CPU: gloo instead of NCCL; with mmd.gather each MMD step sees both
+    ranks' clips, the evaluate figures cover both shards, and both ranks' generator states are checkpointed."""
+    from conftest import DEBUG_SOLVER, read_history, run_dora, xp_folder
+    argv = [DEBUG_SOLVER, *data_overrides, 'optim.epochs=1', 'optim.updates_per_epoch=4', 'mmd.num_batches=2',
+            'mmd.gather=true', 'num_threads=1']
+    run_dora('run', '-d', '--ddp_workers', str(WORLD), *argv)
+    folder = xp_folder(argv)
+    [epoch] = read_history(folder)
+    # per rank 4 clips of 50 frames per batch, 2 batches per macro-batch, delay crops 3: x 2 ranks gathered
+    assert epoch['train']['mmd_samples'] == WORLD * 2 * 4 * (50 - 3)
+    assert epoch['evaluate']['tc_percent_delay'] == epoch['evaluate']['tc_percent_delay']  # a number, not NaN
+    state = torch.load(folder / 'checkpoint.th', weights_only=False)
+    assert len(state['rng_states']['ranks']) == WORLD  # audiocraft seeds every rank alike: both are kept anyway
