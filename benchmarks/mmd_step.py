@@ -1,0 +1,196 @@
+"""The cost of the MMD step of the paper codec (`solver=compression/encodec_mmd_32khz`), against a regular step.
+
+Builds the paper's solver (32 kHz EnCodec, 4 RVQ codebooks of 2048, MS-STFT adversaries, balancer) on
+synthetic audio and times, on the same weights:
+
+- a regular training step (audiocraft's `CompressionSolver.run_step`: forward, adversaries, balancer,
+  backward) on one batch of ``--batch-size`` clips;
+- the MMD step (`CompressionMMDSolver.mmd_step`: re-encode ``mmd.num_batches`` stored batches, per-codebook
+  vectors, MMD, backward), with gradient checkpointing on and off;
+
+and prints each time (median of ``--repeats``), the memory each keeps for its backward (bytes of the tensors
+autograd saves, measured with `torch.autograd.graph.saved_tensors_hooks`: what gradient checkpointing
+reduces; on a GPU also the peak allocated memory), and the overhead of the MMD amortised over the
+``mmd.num_batches`` regular steps of a macro-batch: ``t_mmd / (num_batches * t_regular)``. The goal is
+<= 10 % at the paper's 32 batches.
+
+Scaling. The paper runs 64 clips of 1 s per GPU and 32 batches per macro-batch, 5 aligned frames per clip
+(1280 samples). A regular step costs ~linear in the batch; the MMD step re-encodes num_batches x batch
+clips (forward + backward of the encoder, ~linear) plus the MMD itself, quadratic in the sample count S
+(num_batches x batch x 5): at the paper's S = 1280 per GPU it is small next to the encoder. So the
+amortised overhead at the paper's sizes is about (encoder forward + backward of one clip) / (full regular
+step of one clip), which the reduced CPU run measures at the same ratio; on a GPU run it at full size
+(``--batch-size 64 --num-batches 32``).
+
+``--gather`` also times the all-gather of ``mmd.gather`` on 2 CPU ranks over gloo (spawned processes):
+the MMD of the paper's 1280 samples per rank, with and without gathering.
+
+Usage::
+
+    uv run python benchmarks/mmd_step.py                       # CPU, reduced: 4 clips x 4 batches
+    uv run python benchmarks/mmd_step.py --batch-size 64 --num-batches 32 --device cuda   # the paper's, on a GPU
+"""
+import argparse
+import contextlib
+import statistics
+import tempfile
+import time
+import typing as tp
+from pathlib import Path
+
+import torch
+
+
+@contextlib.contextmanager
+def saved_bytes() -> tp.Iterator[tp.List[int]]:
+    """Count the bytes of the tensors autograd saves for the backward inside the block (out[0])."""
+    total = [0]
+
+    def pack(tensor: torch.Tensor) -> torch.Tensor:
+        total[0] += tensor.numel() * tensor.element_size()
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        yield total
+
+
+def build_solver(batch_size: int, num_batches: int, device: str, data: Path):
+    """The paper codec's solver on ``data`` (synthetic 32 kHz clips), per-GPU batch ``batch_size``."""
+    from audiocraft_mmd import train
+    from audiocraft_mmd.data import write_synthetic_dataset
+    splits = write_synthetic_dataset(data, {'train': 4, 'valid': 1}, duration=3.0, sample_rate=32000)
+    argv = ['solver=compression/encodec_mmd_32khz', f'datasource.train={splits["train"]}',
+            f'datasource.valid={splits["valid"]}', 'datasource.evaluate=null', 'datasource.generate=null',
+            f'dataset.batch_size={batch_size}', f'mmd.num_batches={num_batches}', f'device={device}',
+            'dataset.num_workers=0', f'dataset.train.num_samples={batch_size}', 'optim.updates_per_epoch=1',
+            'dataset.valid.num_samples=4']
+    train.main.dora.dir = data / 'dora'
+    xp = train.main.get_xp(argv)
+    with xp.enter():
+        return train.get_solver(xp.cfg)
+
+
+def timed(fn: tp.Callable[[], tp.Any], repeats: int, device: str) -> tp.Tuple[float, int, tp.Optional[int]]:
+    """Median seconds over ``repeats`` calls, bytes saved for backward, peak GPU bytes (None on CPU)."""
+    times, saved = [], 0
+    if device.startswith('cuda'):
+        torch.cuda.reset_peak_memory_stats()
+    for _ in range(repeats):
+        if device.startswith('cuda'):
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        with saved_bytes() as total:
+            fn()
+        if device.startswith('cuda'):
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+        saved = total[0]
+    peak = torch.cuda.max_memory_allocated() if device.startswith('cuda') else None
+    return statistics.median(times), saved, peak
+
+
+def bench_steps(args: argparse.Namespace) -> None:
+    from audiocraft.solvers.compression import CompressionSolver
+    with tempfile.TemporaryDirectory() as tmp:
+        solver = build_solver(args.batch_size, args.num_batches, args.device, Path(tmp))
+        generator = torch.Generator().manual_seed(0)
+        clips = int(solver.cfg.dataset.segment_duration * solver.cfg.sample_rate)
+        batch = 0.1 * torch.randn(args.batch_size, 1, clips, generator=generator)
+        macro = 0.1 * torch.randn(args.batch_size * args.num_batches, 1, clips, generator=generator)
+        results: tp.Dict[str, tp.Tuple[float, int, tp.Optional[int]]] = {}
+
+        def measure() -> dict:
+            solver.model.train()
+            solver.model(batch.to(solver.device))  # k-means init of the codebooks, as the first training step
+            solver.mmd_rng.manual_seed(0)
+            solver.rng = torch.Generator().manual_seed(1234)  # the adversaries' draw, set by audiocraft's train()
+
+            def regular() -> None:
+                solver.optimizer.zero_grad()
+                CompressionSolver.run_step(solver, 0, batch, {})  # audiocraft's step: no MMD
+
+            results['regular step'] = timed(regular, args.repeats, args.device)
+            for flag in (True, False):
+                solver.mmd_cfg.gradient_checkpointing = flag
+
+                def mmd() -> None:
+                    solver.optimizer.zero_grad()
+                    solver.mmd_step(macro)
+
+                results[f'MMD step, checkpointing {"on" if flag else "off"}'] = timed(mmd, args.repeats, args.device)
+            return {}
+
+        solver.run_stage('train', measure)  # in a train stage, as the solver runs its steps
+    regular_time = results['regular step'][0]
+    print(f"Paper codec (solver=compression/encodec_mmd_32khz) on {args.device}: batch {args.batch_size} clips of "
+          f"1 s, macro-batch {args.num_batches} batches, mmd.frames_per_item 5; median of {args.repeats}")
+    print(f"{'':34}{'time (s)':>10}{'saved for backward':>22}{'peak GPU':>12}{'amortised':>12}")
+    for name, (seconds, saved, peak) in results.items():
+        overhead = '' if name == 'regular step' else f"{100 * seconds / (args.num_batches * regular_time):.1f} %"
+        peak_text = 'n/a' if peak is None else f"{peak / 2 ** 20:.0f} MiB"
+        print(f"{name:34}{seconds:>10.3f}{saved / 2 ** 20:>18.1f} MiB{peak_text:>12}{overhead:>12}")
+    print("amortised: MMD step time / (mmd.num_batches x regular step time), the training time the MMD adds")
+
+
+def _gather_rank(rank: int, init_file: str, samples: int, repeats: int, out: str) -> None:
+    from audiocraft_mmd.losses import MMDLoss
+    torch.distributed.init_process_group('gloo', init_method=f'file://{init_file}', rank=rank, world_size=2)
+    try:
+        torch.set_num_threads(1)
+        codes = torch.randn(samples // 5, 4, 128, 5, generator=torch.Generator().manual_seed(rank),
+                            requires_grad=True)
+        times = {}
+        for gather in (False, True):
+            loss_fn = MMDLoss(alignment='parallel', gather=gather)
+            durations = []
+            loss_fn(codes, torch.Generator().manual_seed(0)).backward()  # warm-up
+            for _ in range(repeats):
+                torch.distributed.barrier()
+                start = time.perf_counter()
+                loss_fn(codes, torch.Generator().manual_seed(0)).backward()
+                durations.append(time.perf_counter() - start)
+            times[gather] = statistics.median(durations)
+        torch.save(times, out)
+    finally:
+        torch.distributed.destroy_process_group()
+
+
+def bench_gather(args: argparse.Namespace) -> None:
+    import torch.multiprocessing as mp
+    with tempfile.TemporaryDirectory() as tmp:
+        outs = [f'{tmp}/rank{rank}.pt' for rank in range(2)]
+        context = mp.get_context('spawn')
+        procs = [context.Process(target=_gather_rank, args=(rank, f'{tmp}/init', 1280, args.repeats, outs[rank]))
+                 for rank in range(2)]
+        for proc in procs:
+            proc.start()
+        for proc in procs:
+            proc.join()
+        times = torch.load(outs[0])
+    print(f"mmd.gather on 2 CPU ranks (gloo, 1 thread each), 1280 samples of 4 x 128 per rank, MMD forward + "
+          f"backward, median of {args.repeats}: per rank {times[False]:.3f} s, gathered (2560 samples) "
+          f"{times[True]:.3f} s ({times[True] / times[False]:.1f}x: the MMD is quadratic in the samples)")
+
+
+def main() -> None:
+    import logging
+    import warnings
+    from audiocraft_mmd.environment import silence_dependency_notices
+    silence_dependency_notices()
+    logging.getLogger('audiocraft.environment').setLevel(logging.ERROR)
+    # an untrained codec on noise has near-constant codes: the kernel sees no signal, the cost is the same
+    warnings.filterwarnings('ignore', message='MMD kernel .* sees no signal')
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--batch-size', type=int, default=4, help="clips per batch (paper: 64 per GPU)")
+    parser.add_argument('--num-batches', type=int, default=4, help="batches per macro-batch (paper: 32)")
+    parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    parser.add_argument('--repeats', type=int, default=3)
+    parser.add_argument('--gather', action='store_true', help="also time mmd.gather on 2 CPU ranks")
+    args = parser.parse_args()
+    bench_steps(args)
+    if args.gather:
+        bench_gather(args)
+
+
+if __name__ == '__main__':
+    main()
