@@ -211,7 +211,8 @@ def test_pvq_codec_fine_tunes_from_its_export_and_tokenizes_an_lm(pvq_xp, data_o
     run_dora('run', *fine)
     assert isinstance(load_codec(xp_folder(fine) / 'checkpoint.th').model.quantizer, ProductVectorQuantizer)
     lm = ['solver=musicgen/mmd_debug', f'compression_model_checkpoint=//pretrained/{exported}', *data_overrides,
-          'optim.epochs=1', 'optim.updates_per_epoch=2', 'datasource.evaluate=null', 'datasource.generate=null']
+          'optim.epochs=1', 'optim.updates_per_epoch=2', 'schedule.cosine.warmup=1', 'datasource.evaluate=null',
+          'datasource.generate=null']
     run_dora('run', *lm)
     result = export_musicgen(f'//sig/{xp_folder(lm).name}', tmp_path / 'musicgen', log=lambda _: None)
     model = MusicGenMMD.get_pretrained(str(result.out_dir), device='cpu')
