@@ -54,17 +54,19 @@ def saved_bytes() -> tp.Iterator[tp.List[int]]:
         yield total
 
 
-def build_solver(batch_size: int, num_batches: int, device: str, data: Path):
-    """The paper codec's solver on ``data`` (synthetic 32 kHz clips), per-GPU batch ``batch_size``."""
+def build_solver(solver: str, batch_size: int, num_batches: int, device: str, data: Path):
+    """The solver ``solver`` (a compression config) on ``data`` (synthetic clips at its rate), per-GPU batch
+    ``batch_size``."""
     from audiocraft_mmd import train
     from audiocraft_mmd.data import write_synthetic_dataset
-    splits = write_synthetic_dataset(data, {'train': 4, 'valid': 1}, duration=3.0, sample_rate=32000)
-    argv = ['solver=compression/encodec_mmd_32khz', f'datasource.train={splits["train"]}',
+    train.main.dora.dir = data / 'dora'
+    sample_rate = train.main.get_xp([f'solver={solver}']).cfg.sample_rate
+    splits = write_synthetic_dataset(data, {'train': 4, 'valid': 1}, duration=3.0, sample_rate=sample_rate)
+    argv = [f'solver={solver}', f'datasource.train={splits["train"]}',
             f'datasource.valid={splits["valid"]}', 'datasource.evaluate=null', 'datasource.generate=null',
             f'dataset.batch_size={batch_size}', f'mmd.num_batches={num_batches}', f'device={device}',
             'dataset.num_workers=0', f'dataset.train.num_samples={batch_size}', 'optim.updates_per_epoch=1',
             'dataset.valid.num_samples=4']
-    train.main.dora.dir = data / 'dora'
     xp = train.main.get_xp(argv)
     with xp.enter():
         return train.get_solver(xp.cfg)
@@ -92,7 +94,7 @@ def timed(fn: tp.Callable[[], tp.Any], repeats: int, device: str) -> tp.Tuple[fl
 def bench_steps(args: argparse.Namespace) -> None:
     from audiocraft.solvers.compression import CompressionSolver
     with tempfile.TemporaryDirectory() as tmp:
-        solver = build_solver(args.batch_size, args.num_batches, args.device, Path(tmp))
+        solver = build_solver(args.solver, args.batch_size, args.num_batches, args.device, Path(tmp))
         generator = torch.Generator().manual_seed(0)
         clips = int(solver.cfg.dataset.segment_duration * solver.cfg.sample_rate)
         batch = 0.1 * torch.randn(args.batch_size, 1, clips, generator=generator)
@@ -122,8 +124,9 @@ def bench_steps(args: argparse.Namespace) -> None:
 
         solver.run_stage('train', measure)  # in a train stage, as the solver runs its steps
     regular_time = results['regular step'][0]
-    print(f"Paper codec (solver=compression/encodec_mmd_32khz) on {args.device}: batch {args.batch_size} clips of "
-          f"1 s, macro-batch {args.num_batches} batches, mmd.frames_per_item 5; median of {args.repeats}")
+    print(f"solver={args.solver} on {args.device}: batch {args.batch_size} clips of "
+          f"{solver.cfg.dataset.segment_duration:g} s, macro-batch {args.num_batches} batches, mmd.frames_per_item "
+          f"{solver.mmd_cfg.frames_per_item}; median of {args.repeats}")
     print(f"{'':34}{'time (s)':>10}{'saved for backward':>22}{'peak GPU':>12}{'amortised':>12}")
     for name, (seconds, saved, peak) in results.items():
         overhead = '' if name == 'regular step' else f"{100 * seconds / (args.num_batches * regular_time):.1f} %"
@@ -160,15 +163,17 @@ def bench_gather(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         outs = [f'{tmp}/rank{rank}.pt' for rank in range(2)]
         context = mp.get_context('spawn')
-        procs = [context.Process(target=_gather_rank, args=(rank, f'{tmp}/init', 1280, args.repeats, outs[rank]))
+        procs = [context.Process(target=_gather_rank,
+                                 args=(rank, f'{tmp}/init', args.gather_samples, args.repeats, outs[rank]))
                  for rank in range(2)]
         for proc in procs:
             proc.start()
         for proc in procs:
             proc.join()
         times = torch.load(outs[0])
-    print(f"mmd.gather on 2 CPU ranks (gloo, 1 thread each), 1280 samples of 4 x 128 per rank, MMD forward + "
-          f"backward, median of {args.repeats}: per rank {times[False]:.3f} s, gathered (2560 samples) "
+    print(f"mmd.gather on 2 CPU ranks (gloo, 1 thread each), {args.gather_samples} samples of 4 x 128 per rank, MMD "
+          f"forward + backward, median of {args.repeats}: per rank {times[False]:.3f} s, gathered "
+          f"({2 * args.gather_samples} samples) "
           f"{times[True]:.3f} s ({times[True] / times[False]:.1f}x: the MMD is quadratic in the samples)")
 
 
@@ -181,11 +186,14 @@ def main() -> None:
     # an untrained codec on noise has near-constant codes: the kernel sees no signal, the cost is the same
     warnings.filterwarnings('ignore', message='MMD kernel .* sees no signal')
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--solver', default='compression/encodec_mmd_32khz',
+                        help="the compression solver config (default: the paper codec's)")
     parser.add_argument('--batch-size', type=int, default=4, help="clips per batch (paper: 64 per GPU)")
     parser.add_argument('--num-batches', type=int, default=4, help="batches per macro-batch (paper: 32)")
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     parser.add_argument('--repeats', type=int, default=3)
     parser.add_argument('--gather', action='store_true', help="also time mmd.gather on 2 CPU ranks")
+    parser.add_argument('--gather-samples', type=int, default=1280, help="MMD samples per rank (paper: 1280)")
     args = parser.parse_args()
     bench_steps(args)
     if args.gather:

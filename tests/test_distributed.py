@@ -131,3 +131,22 @@ def test_dora_run_trains_on_two_cpu_ranks_with_one_mmd_over_both(data_overrides)
     assert epoch['evaluate']['tc_percent_delay'] == epoch['evaluate']['tc_percent_delay']  # a number, not NaN
     state = torch.load(folder / 'checkpoint.th', weights_only=False)
     assert len(state['rng_states']['ranks']) == WORLD  # audiocraft seeds every rank alike: both are kept anyway
+
+
+def test_mmd_step_benchmark_runs_at_a_tiny_size(tmp_path):
+    """`python benchmarks/mmd_step.py` (documented in docs/DISTRIBUTED.md), on the debug codec."""
+    import subprocess
+    from conftest import REPO, VENV_BIN
+    proc = subprocess.run([str(VENV_BIN / 'python'), 'benchmarks/mmd_step.py', '--solver',
+                           'compression/encodec_mmd_debug', '--batch-size', '2', '--num-batches', '2', '--repeats', '1',
+                           '--gather', '--gather-samples', '40'], cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = {line[:34].strip(): line[34:].split() for line in proc.stdout.splitlines()
+            if line.startswith(('regular step', 'MMD step'))}
+    assert set(rows) == {'regular step', 'MMD step, checkpointing on', 'MMD step, checkpointing off'}
+    for name, cells in rows.items():
+        assert float(cells[0]) > 0 and float(cells[1]) >= 0  # seconds, MiB saved for backward
+        if name != 'regular step':
+            assert cells[-1] == '%' and float(cells[-2]) > 0  # the amortised overhead
+    assert float(rows['MMD step, checkpointing on'][1]) < float(rows['MMD step, checkpointing off'][1])
+    assert 'gathered (80 samples)' in proc.stdout
