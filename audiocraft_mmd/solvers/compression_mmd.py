@@ -14,7 +14,7 @@ from audiocraft.models import builders as audiocraft_builders
 from audiocraft.solvers import builders as solver_builders
 from audiocraft.solvers.compression import CompressionSolver
 
-from ..alignment import code_groups, pattern_problem
+from ..alignment import pattern_problem
 from ..compat import safe_checkpoint_state
 from ..errors import raise_all, run_checks
 from ..models import builders as plugin_builders
@@ -254,9 +254,9 @@ def _check_data_shape(cfg: omegaconf.DictConfig) -> None:
         if n_q >= 2 and mmd.get('alignment') == 'pattern' and not pattern_problem(mmd.get('pattern')):
             pattern = omegaconf.OmegaConf.to_container(mmd.pattern, resolve=True)
             try:
-                code_groups(n_q, 'pattern', pattern)
-            except ValueError as exc:
-                problems.append(MMDConfigError(f"mmd.alignment=pattern with mmd.pattern={pattern}: {exc}"))
+                MMDConfig(alignment='pattern', pattern=pattern).code_groups(n_q)  # the mmd block's other keys: from_cfg
+            except MMDConfigError as exc:
+                problems.append(exc)
         if quantizer == 'pvq':
             dimension = cfg.get('seanet', {}).get('dimension')
             if dimension is not None and n_q >= 1 and dimension % n_q:

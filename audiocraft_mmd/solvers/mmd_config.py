@@ -5,7 +5,7 @@ import typing as tp
 
 import omegaconf
 
-from ..alignment import ALIGNMENTS, aligned_length, code_groups, pattern_problem
+from ..alignment import ALIGNMENTS, CodeGroup, aligned_length, code_groups, pattern_problem
 from ..errors import ConfigurationError, nearest_key, raise_all
 from ..losses import KERNELS, SCALES, MMDLoss, build_kernel
 from ..quantization import STREAMS
@@ -120,8 +120,18 @@ class MMDConfig:
     def frames_used(self, num_frames: int, num_codebooks: int) -> int:
         """Aligned frames per clip that enter the MMD, for clips of ``num_frames`` frames (the fewest over
         the alignment's groups of codes)."""
-        aligned = aligned_length(num_frames, code_groups(num_codebooks, self.alignment, self.pattern))
+        aligned = aligned_length(num_frames, self.code_groups(num_codebooks))
         return aligned if self.frames_per_item is None else min(aligned, self.frames_per_item)
+
+    def code_groups(self, num_codebooks: int) -> tp.Tuple[CodeGroup, ...]:
+        """The groups of codes of ``mmd.alignment`` (and ``mmd.pattern``) for K codebooks; `MMDConfigError`
+        naming the keys when the pattern does not fit K or predicts no two codes together."""
+        try:
+            return code_groups(num_codebooks, self.alignment, self.pattern)
+        except ValueError as exc:
+            keys = f"mmd.alignment={self.alignment}" + (
+                f" with mmd.pattern={self.pattern}" if self.alignment == 'pattern' else '')
+            raise MMDConfigError(f"{keys}: {exc}") from None
 
     def model_problems(self, num_codebooks: int, num_frames: int, batch_size: int) -> tp.List[MMDConfigError]:
         """Every model/data shape the loss cannot work with (checked before any training).
@@ -134,11 +144,9 @@ class MMDConfig:
             return [MMDConfigError(f"The MMD promotes independence between codebooks, but the quantizer has "
                                    f"{num_codebooks} codebook (n_q={num_codebooks}); use n_q >= 2.")]
         try:
-            groups = code_groups(num_codebooks, self.alignment, self.pattern)
-        except ValueError as exc:
-            return [MMDConfigError(f"mmd.alignment={self.alignment}"
-                                   + (f" with mmd.pattern={self.pattern}" if self.alignment == 'pattern' else '')
-                                   + f": {exc}")]
+            groups = self.code_groups(num_codebooks)
+        except MMDConfigError as exc:
+            return [exc]
         span = max(group.span for group in groups)
         if num_frames <= span:
             return [MMDConfigError(f"mmd.alignment={self.alignment} reads codes {span} frames apart: it needs clips "
