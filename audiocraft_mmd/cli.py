@@ -98,6 +98,35 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _slurm_local(args: argparse.Namespace) -> int:
+    import subprocess
+    from .environment import cache_dir
+    from .errors import ConfigurationError
+    from .slurm import LocalSlurm, SlurmUnavailable
+    from .slurm.local import install_command, missing_slurm_programs
+    slurm = LocalSlurm(Path(args.dir) if args.dir else cache_dir() / 'slurm-local', port=args.port)
+    if args.action == 'down':
+        stopped = slurm.down()
+        print(f"stopped {', '.join(stopped)}" if stopped else f"no daemon of {slurm.root} was running")
+        return 0
+    if args.action == 'status':
+        daemons = slurm.daemons()
+        state = slurm.node_state() if 'slurmctld' in daemons else ''
+        print(f"{slurm.root}: " + (f"{', '.join(f'{n} (PID {p})' for n, p in daemons.items())}; node {state or '?'}; "
+                                   f"jobs pending or running: {len(slurm.jobs())}" if daemons else "not running"))
+        return 0
+    if args.install and missing_slurm_programs():
+        print(f"$ {install_command()}")
+        subprocess.run(install_command().split(), check=True, stdout=subprocess.DEVNULL)
+    try:
+        slurm.up()
+    except SlurmUnavailable as exc:
+        raise ConfigurationError(str(exc)) from None
+    print(f"one-node Slurm up in {slurm.root} (partition debug; {', '.join(slurm.daemons())}). In your shell:")
+    print(slurm.exports())
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     from .demo.run import DemoSettings, run_demo
     from .environment import cache_dir
@@ -149,6 +178,15 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument('--segment-duration', type=float, default=5., help="held-out segment length in s (default 5)")
     demo.add_argument('--segments', type=int, default=None, help="at most this many held-out segments")
     demo.set_defaults(func=_demo)
+    slurm = commands.add_parser(
+        'slurm-local', help="a one-node Slurm on this machine (root, Debian packages) to try `dora grid` on it")
+    slurm.add_argument('action', choices=['up', 'down', 'status'])
+    slurm.add_argument('--dir', help="its config, state, logs and sacct stand-in (default "
+                                     "~/.cache/audiocraft-mmd/slurm-local)")
+    slurm.add_argument('--port', type=int, default=6817, help="slurmctld's port; slurmd takes the next (default 6817)")
+    slurm.add_argument('--install', action='store_true',
+                       help="up: install the Debian packages slurmctld slurmd slurm-client munge first if missing")
+    slurm.set_defaults(func=_slurm_local)
     setup = commands.add_parser('setup', help="locate (or fetch once and cache) audiocraft's Hydra config tree")
     setup.set_defaults(func=_setup)
     manifest = commands.add_parser('manifest', help="write an AudioCraft manifest (data.jsonl) for a folder of audio")

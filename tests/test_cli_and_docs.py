@@ -19,7 +19,7 @@ def cli(*args: str) -> subprocess.CompletedProcess:
 def test_help_lists_subcommands():
     proc = cli('--help')
     assert proc.returncode == 0
-    for name in ('setup', 'manifest', 'dependence', 'report', 'export', 'demo'):
+    for name in ('setup', 'manifest', 'dependence', 'report', 'export', 'demo', 'slurm-local'):
         assert name in proc.stdout
 
 
@@ -94,6 +94,8 @@ def test_wheel_ships_config_grids_and_hydra_plugin(tmp_path):
                      'audiocraft_mmd/config/solver/musicgen/mmd_debug.yaml',
                      'audiocraft_mmd/grids/mmd/encodec_32khz.py',
                      'audiocraft_mmd/grids/mmd/musicgen_small.py',
+                     'audiocraft_mmd/grids/mmd/debug_cpu.py',
+                     'audiocraft_mmd/slurm/sacct.py',
                      'hydra_plugins/audiocraft_mmd_searchpath/searchpath.py',
                      'audiocraft_mmd/demo/start_codec.th']:
         assert expected in names

@@ -51,7 +51,10 @@ def test_solver_demo_and_cli_measure_the_same(evaluated_xp, one_second_clips, tm
     assert cli['mmd_samples'] == demo['mmd_samples'] == solver['mmd_samples'] == 12 * (50 - 3)
     for key in FIGURES:
         assert math.isfinite(solver[key]), key
-        assert cli[key] == pytest.approx(solver[key], rel=1e-4, abs=1e-6), key
+        # dB figures are differences of two SI-SNRs (the code ablation gap of this codec is ~0 dB): the solver's
+        # thread count changes their float rounding by ~1e-5 dB
+        tolerance = 1e-4 if key.endswith('_db') else 1e-6
+        assert cli[key] == pytest.approx(solver[key], rel=1e-4, abs=tolerance), key
         assert demo[key] == pytest.approx(cli[key], rel=1e-6, abs=1e-9), key
 
 

@@ -7,6 +7,8 @@ The dataset config (``config/dset/audio/<name>.yaml`` in a config dir Hydra sees
 """
 from audiocraft.environment import AudioCraftEnvironment
 
+from audiocraft_mmd.slurm import xp_slurm_resources
+
 from ._codecs import PAPER_WEIGHT, TABLE2_CODECS, codec_binding
 from ._explorers import CompressionMMDExplorer
 
@@ -23,7 +25,8 @@ ABLATION_WEIGHTS = {'squared_inverse': 1.59e3, 'linear': 0.288, 'quadratic': 1.2
 @CompressionMMDExplorer
 def explorer(launcher):
     partitions = AudioCraftEnvironment.get_slurm_partitions(['team', 'global'])
-    launcher.slurm_(gpus=8, partition=partitions)
+    # 8 GPUs per XP, from the solver config's slurm block
+    launcher.slurm_(**xp_slurm_resources(codec_binding()), partition=partitions)
     launcher.bind_(codec_binding())  # the solver, and $AUDIOCRAFT_MMD_DSET when set
 
     # Fig. 2: MMD weight sweep, delay alignment, multi-scale Gaussian kernel.

@@ -12,6 +12,8 @@ import os
 
 from audiocraft.environment import AudioCraftEnvironment
 
+from audiocraft_mmd.slurm import xp_slurm_resources
+
 from ._codecs import TABLE2_CODECS, codec_dset, codec_signature
 from ._explorers import MusicGenMMDExplorer
 
@@ -35,7 +37,8 @@ TABLE2 = [
 @MusicGenMMDExplorer
 def explorer(launcher):
     partitions = AudioCraftEnvironment.get_slurm_partitions(['team', 'global'])
-    launcher.slurm_(gpus=32, partition=partitions)  # 32 GPUs, batch 192, as the paper
+    # 32 GPUs, batch 192, as the paper: the solver config's slurm block
+    launcher.slurm_(**xp_slurm_resources({'solver': 'musicgen/mmd'}), partition=partitions)
     launcher.bind_(solver='musicgen/mmd')
     dset = os.environ.get('AUDIOCRAFT_MMD_LM_DSET') or codec_dset()
     if dset:

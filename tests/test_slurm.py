@@ -1,0 +1,204 @@
+"""`dora grid` on a real one-node Slurm (`audiocraft-mmd slurm-local`): schedule, train, checkpoint, report,
+preemption by USR2 and an exact resume. Needs root and Debian's Slurm packages (installed here with apt-get
+when missing); skipped, with the reason, where the machine has neither."""
+import json
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import DORA_DIR, REPO, VENV_BIN, read_history
+
+pytestmark = pytest.mark.slurm
+
+GRID = 'mmd.debug_cpu'
+TIMINGS = ('duration', 'mmd_time')
+
+
+def _install_slurm() -> None:
+    """Install the Debian packages when missing; skip (with why) where that is impossible."""
+    from audiocraft_mmd.slurm.local import install_command, missing_slurm_programs
+    if os.geteuid() != 0:
+        pytest.skip("the local Slurm runs its daemons as root; this test runs as a user")
+    if not missing_slurm_programs():
+        return
+    if shutil.which('apt-get') is None:
+        pytest.skip(f"Slurm is not installed and there is no apt-get to run `{install_command()}`")
+    proc = subprocess.run(install_command().split(), capture_output=True, text=True, timeout=600,
+                          env=dict(os.environ, DEBIAN_FRONTEND='noninteractive'))
+    if proc.returncode or missing_slurm_programs():
+        pytest.skip(f"`{install_command()}` failed (no Debian packages reachable?): {proc.stderr[-500:]}")
+
+
+@pytest.fixture(scope='module')
+def slurm(tmp_path_factory):
+    """A one-node Slurm for this module; every daemon it started is stopped by PID at the end."""
+    from audiocraft_mmd.slurm import LocalSlurm
+    _install_slurm()
+    root = tmp_path_factory.mktemp('slurm')
+    proc = subprocess.run([str(VENV_BIN / 'audiocraft-mmd'), 'slurm-local', 'up', '--install', '--dir', str(root)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert f'export SLURM_CONF={root}/slurm.conf' in proc.stdout
+    local = LocalSlurm(root)
+    started = local.daemons()
+    assert {'slurmctld', 'slurmd'} <= set(started)
+    status = subprocess.run([str(VENV_BIN / 'audiocraft-mmd'), 'slurm-local', 'status', '--dir', str(root)],
+                            capture_output=True, text=True, timeout=60).stdout
+    assert 'node idle' in status and f"slurmctld (PID {started['slurmctld']})" in status, status
+    yield local
+    proc = subprocess.run([str(VENV_BIN / 'audiocraft-mmd'), 'slurm-local', 'down', '--dir', str(root)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    for name, pid in started.items():
+        assert not Path(f'/proc/{pid}').exists() or 'Z' in Path(f'/proc/{pid}/stat').read_text().split()[2], name
+    assert local.daemons() == {}
+
+
+def dora_grid(slurm, data_dir: Path, *args: str, pattern: str = '', stdin: str = '',
+              timeout: int = 280) -> subprocess.CompletedProcess:
+    """`dora grid mmd.debug_cpu [PATTERN] ARGS` against the local Slurm. ``--no_git_save``: the job runs this working
+    tree, which may hold uncommitted changes (git_save, AudioCraft's default, runs a clean commit's clone)."""
+    env = slurm.env(dict(os.environ, AUDIOCRAFT_DORA_DIR=str(DORA_DIR), AUDIOCRAFT_MMD_DATA=str(data_dir),
+                         PYTHONUNBUFFERED='1'))
+    proc = subprocess.run([str(VENV_BIN / 'dora'), '-P', 'audiocraft_mmd', 'grid', GRID, *([pattern] if pattern else []),
+                           '--no_git_save', *args],
+                          cwd=REPO, env=env, input=stdin, capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return proc
+
+
+def grid_xps() -> dict:
+    """{mmd weight: XP folder} of the grid's XPs, through the grid folder's links."""
+    xps = {}
+    for link in (DORA_DIR / 'grids' / GRID).iterdir():
+        argv = json.loads((link.resolve() / '.argv.json').read_text())
+        weight = float(next(arg for arg in argv if arg.startswith('mmd.weight=')).split('=')[1])
+        xps[weight] = link.resolve()
+    return xps
+
+
+def job_id(folder: Path) -> str:
+    return json.loads((folder / 'job.json').read_text())['job_id']
+
+
+def _without_timings(history: list) -> list:
+    return [{stage: {k: v for k, v in metrics.items() if k not in TIMINGS} for stage, metrics in epoch.items()}
+            for epoch in history]
+
+
+@pytest.fixture(scope='module')
+def grid_done(slurm, dataset):
+    """The grid scheduled and monitored until both XPs are done. Returns (data dir, {weight: folder}, stdout)."""
+    data_dir = Path(dataset['train']).parent
+    proc = dora_grid(slurm, data_dir, '--interval', '0.05')
+    return data_dir, grid_xps(), proc.stdout
+
+
+def test_grid_trains_checkpoints_and_asks_for_the_config_resources(grid_done):
+    _, xps, out = grid_done
+    assert sorted(xps) == [0.0, 1000.0]
+    for weight, folder in xps.items():
+        history = read_history(folder)
+        assert len(history) == 3 and 'evaluate' in history[-1], weight
+        assert history[-1]['train']['mmd_samples'] > 0
+        assert (folder / 'checkpoint.th').is_file() and (folder / 'checkpoint_3.th').is_file()
+        slurm_config = json.loads((folder / 'job.json').read_text())['slurm_config']
+        # compression/encodec_mmd_debug.yaml's slurm block, not Dora's 40 GB and 10 CPUs per GPU
+        assert (slurm_config['gpus'], slurm_config['cpus_per_task'], slurm_config['mem_per_gpu']) == (0, 1, 4)
+    script = next(DORA_DIR.glob('arrays/*/*_submission.sh')).read_text()
+    assert '#SBATCH --mem=4GB' in script and '#SBATCH --cpus-per-task=1' in script and '--gres' not in script
+    assert out.count(' COM ') >= 2, out[-2000:]
+
+
+def test_second_grid_reports_done_and_schedules_nothing(slurm, grid_done):
+    data_dir, xps, _ = grid_done
+    before = {weight: job_id(folder) for weight, folder in xps.items()}
+    jobs_before = len(subprocess.run(['sacct', '-P', '-n', '-o', 'JobID'], capture_output=True, text=True,
+                                     env=slurm.env()).stdout.split())
+    proc = dora_grid(slurm, data_dir, '--no_monitoring')
+    assert [line for line in proc.stdout.splitlines() if 'mmd.weight=' in line and ' COM ' in line], proc.stdout
+    assert {weight: job_id(folder) for weight, folder in xps.items()} == before
+    jobs_after = len(subprocess.run(['sacct', '-P', '-n', '-o', 'JobID'], capture_output=True, text=True,
+                                    env=slurm.env()).stdout.split())
+    assert jobs_after == jobs_before
+
+
+def test_preempted_job_resumes_and_ends_as_the_uninterrupted_run(slurm, grid_done):
+    """USR2 (what Slurm preemption sends) during epoch 2: submitit requeues the job, it resumes from the epoch-1
+    checkpoint and ends with the uninterrupted run's metrics and weights, bit for bit."""
+    data_dir, xps, _ = grid_done
+    folder = xps[1000.0]
+    reference = read_history(folder)
+    reference_model = torch.load(folder / 'checkpoint.th', weights_only=False)['model']
+    dora_grid(slurm, data_dir, '--clear', '--no_monitoring', pattern='mmd.weight=1000', stdin='y\n')
+    assert not (folder / 'history.json').exists()
+    deadline = time.monotonic() + 150
+    log = folder / 'solver.log.0'
+    while not (log.is_file() and 'Train | Epoch 2 |' in log.read_text()):
+        assert time.monotonic() < deadline, "the rescheduled job did not reach epoch 2"
+        time.sleep(0.2)
+    subprocess.run(['scancel', '--signal=USR2', job_id(folder)], check=True, env=slurm.env())
+    dora_grid(slurm, data_dir, '--interval', '0.05', pattern='mmd.weight=1000')
+    job_log = (folder / 'submitit' / f'{job_id(folder)}_0_log.out').read_text()
+    assert 'this job is preempted' in job_log and 'Requeued job' in job_log
+    assert log.read_text().count('Loading existing checkpoint') == 1  # the requeued job, from epoch 1
+    history = read_history(folder)
+    assert _without_timings(history) == _without_timings(reference)
+    model = torch.load(folder / 'checkpoint.th', weights_only=False)['model']
+    assert all(torch.equal(model[name], weight) for name, weight in reference_model.items())
+
+
+# -- pieces that need no Slurm ------------------------------------------------------------------------------
+SCONTROL = (
+    "JobId=12 ArrayJobId=12 ArrayTaskId=2-3%256 JobName=audiocraft_mmd_array_ab UserId=root(0) JobState=PENDING "
+    "Reason=Resources Partition=debug NodeList=(null) ExitCode=0:0\n"
+    "JobId=14 ArrayJobId=12 ArrayTaskId=1 JobName=audiocraft_mmd_array_ab JobState=RUNNING Partition=debug "
+    "NodeList=vm ExitCode=0:0\n"
+    "JobId=9 JobName=audiocraft_mmd_1a055f62 JobState=COMPLETED Partition=debug NodeList=vm ExitCode=0:0\n")
+
+
+def test_sacct_stand_in_answers_what_submitit_reads(monkeypatch, capsys):
+    """The stand-in's `sacct -o JobID,State,NodeList --parsable2 -j ...` parses as submitit parses sacct."""
+    from submitit.slurm.slurm import SlurmInfoWatcher
+    from audiocraft_mmd.slurm import sacct
+    monkeypatch.setattr(sacct, 'show_jobs', lambda ids: sacct.parse_jobs(SCONTROL))
+    assert sacct.main(['-o', 'JobID,State,NodeList', '--parsable2', '-j', '12', '-j', '9']) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines() == ['JobID|State|NodeList', '12_[2-3]|PENDING|None assigned', '12_1|RUNNING|vm',
+                                '9|COMPLETED|vm']
+    info = SlurmInfoWatcher().read_info(out)
+    assert {key: value['State'] for key, value in info.items()} == {
+        '12_2': 'PENDING', '12_3': 'PENDING', '12_1': 'RUNNING', '9': 'COMPLETED'}
+    assert sacct.main(['-o', 'JobID,MaxRSS']) == 1  # a field it cannot answer is an error, not a blank
+
+
+def test_local_slurm_config_names_one_node_and_the_debug_partition(tmp_path):
+    from audiocraft_mmd.slurm import LocalSlurm
+    slurm = LocalSlurm(tmp_path, cpus=2, memory_mb=1000, port=7100)
+    conf = slurm.write_config().read_text()
+    for line in ['SlurmctldPort=7100', 'SlurmdPort=7101', 'ProctrackType=proctrack/linuxproc', 'TaskPlugin=task/none',
+                 'JobAcctGatherType=jobacct_gather/none', 'SelectType=select/cons_tres', 'SlurmUser=root',
+                 'MinJobAge=86400', 'AuthInfo=cred_expire=10']:
+        assert line in conf.splitlines(), line
+    assert 'CPUs=2 RealMemory=1000' in conf and 'PartitionName=debug' in conf
+    script = slurm.write_sacct()
+    assert os.access(script, os.X_OK) and script.read_text().startswith('#!')
+    env = slurm.env({'PATH': '/usr/bin'})
+    assert env['SLURM_CONF'] == str(tmp_path / 'slurm.conf') and env['PATH'].startswith(str(tmp_path / 'bin'))
+    assert slurm.daemons() == {}
+
+
+@pytest.mark.parametrize('solver, expected', [
+    ('compression/encodec_mmd_debug', {'gpus': 0, 'cpus_per_task': 1, 'mem_per_gpu': 4, 'time': 60}),
+    ('musicgen/mmd_debug', {'gpus': 0, 'cpus_per_task': 1, 'mem_per_gpu': 4, 'time': 60}),
+    ('compression/encodec_mmd_32khz', {'gpus': 8, 'mem_per_gpu': 40, 'cpus_per_gpu': 10, 'time': 3600}),
+    ('musicgen/mmd', {'gpus': 32, 'mem_per_gpu': 40, 'cpus_per_gpu': 10, 'time': 3600}),
+])
+def test_grids_ask_slurm_for_what_the_solver_config_says(solver, expected):
+    from audiocraft_mmd.slurm import xp_slurm_resources
+    assert xp_slurm_resources({'solver': solver}) == expected
