@@ -32,10 +32,17 @@ def tracks(tmp_path_factory):
     return root / 'audio' / 'tracks'
 
 
-def test_quick_demo_on_user_audio(tracks, tmp_path):
+@pytest.fixture(scope='module')
+def quick_demo(tracks, tmp_path_factory):
+    """`audiocraft-mmd demo` on the generated tracks, 8 steps, 2 seeds. Returns (its args, its process, tmp dir)."""
+    tmp_path = tmp_path_factory.mktemp('quick_demo')
     args = ['--audio', str(tracks), '--steps', '8', '--seeds', '2', '--out', str(tmp_path / 'demo'),
             '--cache', str(tmp_path / 'cache'), '--segment-duration', '2']
-    proc = demo(*args)
+    return args, demo(*args), tmp_path
+
+
+def test_quick_demo_on_user_audio(quick_demo):
+    args, proc, tmp_path = quick_demo
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     for label in ('I, delay-aligned (%)', 'I, parallel-aligned (%)', 'MMD, fixed bandwidths', 'MMD, scale-free',
                   'latent rms', 'MSSpec', 'SI-SNR (dB)', 'code ablation gap (dB)', 'Working-codec checks'):
@@ -67,6 +74,50 @@ def test_quick_demo_on_user_audio(tracks, tmp_path):
     assert again.returncode == 0, again.stderr[-3000:]
     assert 'Reusing prepared music' in again.stdout
     assert json.loads((tmp_path / 'demo' / 'report-standardized.json').read_text())['runs'] == report['runs']
+
+
+def test_lm_gap_end_to_end_on_the_quick_demos_codecs(quick_demo, tracks):
+    """`audiocraft-mmd lm-gap` at a tiny size: it reuses the demo's baseline and MMD-delay XPs (same argv), trains
+    the MMD-parallel codec and a delay and a flatten LM per tokenizer and seed through Dora, and writes a table of
+    finite figures whose gap is the difference of the two NLLs, the wav files and a page that opens in Chromium."""
+    from browser import ensure_chromium, load_page
+    _, _, tmp_path = quick_demo
+    out = tmp_path / 'demo'
+    proc = subprocess.run([str(VENV_BIN / 'audiocraft-mmd'), 'lm-gap', '--audio', str(tracks), '--codec-steps', '8',
+                           '--lm-steps', '4', '--seeds', '2', '--generate-seconds', '1', '--out', str(out),
+                           '--cache', str(tmp_path / 'cache')], capture_output=True, text=True, timeout=900, cwd=REPO)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert _not_the_plugins(proc.stderr) == []
+    demo_runs = json.loads((out / 'report-standardized.json').read_text())['runs']
+    report = json.loads((out / 'lm_gap.json').read_text())
+    assert report['codec_sigs']['baseline'] == demo_runs['baseline'][0]['sig']  # reused, not retrained
+    assert report['codec_sigs']['MMD-delay'] == demo_runs['EnCodec-MMD'][0]['sig']
+    assert len(set(report['codec_sigs'].values())) == 3
+    for tokenizer in ('baseline', 'MMD-parallel', 'MMD-delay'):
+        runs = report['runs'][tokenizer]
+        assert [run['seed'] for run in runs] == [0, 1] and len({run['delay_sig'] for run in runs}) == 2
+        for run in runs:
+            assert all(math.isfinite(run[key]) for key in ('delay_bits', 'flatten_bits', 'gap_bits', 'gap_percent'))
+            assert 0 < run['flatten_bits'] <= 4 * 6 * 1.5 and 0 < run['delay_bits'] <= 4 * 6 * 1.5  # 4 x 64 codes
+            assert run['gap_bits'] == run['delay_bits'] - run['flatten_bits']
+            assert sum(run['gap_bits_per_codebook']) == pytest.approx(run['gap_bits'], abs=1e-9)
+            assert run['gap_percent'] == pytest.approx(100 * run['gap_bits'] / run['flatten_bits'])
+            assert (run['delay_steps'], run['flatten_steps']) == (50 + 3, 4 * 50)  # 1 s at 50 Hz, K = 4
+            assert run['positions'] == 4 * 4 * 100 - 4 * (0 + 1 + 2 + 3)  # 4 segments of 2 s, delay's last frames
+        summary = report['summary'][tokenizer]['gap_bits']
+        assert summary['n'] == 2 and summary['low'] <= summary['mean'] <= summary['high']
+    assert report['prediction'] in proc.stdout and 'gap delay - flatten (bits/frame)' in proc.stdout
+    assert (out / 'lm_gap.png').read_bytes()[:4] == b'\x89PNG'
+
+    ensure_chromium()
+    page = load_page(out / 'report.html')
+    assert not page.timed_out and page.external == [] and page.scripts == 0
+    assert len(page.audio) == 3 * 4  # per tokenizer: original, reconstruction, delay and flatten generations
+    for audio in page.audio:
+        assert audio['error'] is None and audio['readyState'] >= 1, audio
+        assert audio['duration'] == pytest.approx(1.0, abs=0.02), audio
+    assert page.images and all(image['naturalWidth'] > 0 for image in page.images)
+    assert 'gap delay - flatten (bits/frame)' in page.text and report['prediction'] in page.text
 
 
 def test_demo_on_the_real_music_keeps_a_working_codec(tmp_path):

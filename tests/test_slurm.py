@@ -59,15 +59,13 @@ def slurm(tmp_path_factory):
     assert local.daemons() == {}
 
 
-def dora_grid(slurm, data_dir: Path, *args: str, pattern: str = '', stdin: str = '',
-              timeout: int = 280) -> subprocess.CompletedProcess:
-    """`dora grid mmd.debug_cpu [PATTERN] ARGS` against the local Slurm. ``--no_git_save``: the job runs this working
+def dora_grid(slurm, data_dir: Path, *args: str, timeout: int = 280) -> subprocess.CompletedProcess:
+    """`dora grid mmd.debug_cpu ARGS` against the local Slurm. ``--no_git_save``: the job runs this working
     tree, which may hold uncommitted changes (git_save, AudioCraft's default, runs a clean commit's clone)."""
     env = slurm.env(dict(os.environ, AUDIOCRAFT_DORA_DIR=str(DORA_DIR), AUDIOCRAFT_MMD_DATA=str(data_dir),
                          PYTHONUNBUFFERED='1'))
-    proc = subprocess.run([str(VENV_BIN / 'dora'), '-P', 'audiocraft_mmd', 'grid', GRID, *([pattern] if pattern else []),
-                           '--no_git_save', *args],
-                          cwd=REPO, env=env, input=stdin, capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run([str(VENV_BIN / 'dora'), '-P', 'audiocraft_mmd', 'grid', GRID, '--no_git_save', *args],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
     assert proc.returncode == 0, f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     return proc
 
@@ -92,65 +90,65 @@ def _without_timings(history: list) -> list:
 
 
 @pytest.fixture(scope='module')
-def grid_done(slurm, dataset):
-    """The grid scheduled and monitored until both XPs are done. Returns (data dir, {weight: folder}, stdout)."""
+def grid_run(slurm, dataset, trained_xp):
+    """`dora grid mmd.debug_cpu` scheduled; its MMD XP (weight 1e2 for 2 epochs of 8 updates, the config of the
+    session's uninterrupted `trained_xp`) preempted with USR2 during epoch 2; then `dora grid` monitoring until
+    both XPs are done. Returns (data dir, {weight: folder}, the monitoring stdout, trained_xp's folder)."""
     data_dir = Path(dataset['train']).parent
+    dora_grid(slurm, data_dir, '--no_monitoring')
+    xps = grid_xps()
+    folder = xps[100.0]
+    log = folder / 'solver.log.0'
+    deadline = time.monotonic() + 180
+    while not (log.is_file() and 'Train | Epoch 2 |' in log.read_text()):  # the epoch-1 checkpoint is written
+        assert time.monotonic() < deadline, "the MMD XP's job did not reach epoch 2"
+        time.sleep(0.2)
+    subprocess.run(['scancel', '--signal=USR2', job_id(folder)], check=True, env=slurm.env())
     proc = dora_grid(slurm, data_dir, '--interval', '0.05')
-    return data_dir, grid_xps(), proc.stdout
+    return data_dir, xps, proc.stdout, trained_xp[0]
 
 
-def test_grid_trains_checkpoints_and_asks_for_the_config_resources(grid_done):
-    _, xps, out = grid_done
-    assert sorted(xps) == [0.0, 1000.0]
+def test_grid_trains_checkpoints_and_asks_for_the_config_resources(grid_run):
+    _, xps, out, _ = grid_run
+    assert sorted(xps) == [0.0, 100.0]
     for weight, folder in xps.items():
         history = read_history(folder)
-        assert len(history) == 3 and 'evaluate' in history[-1], weight
+        assert len(history) == 2 and 'evaluate' in history[-1], weight
         assert history[-1]['train']['mmd_samples'] > 0
-        assert (folder / 'checkpoint.th').is_file() and (folder / 'checkpoint_3.th').is_file()
+        assert (folder / 'checkpoint.th').is_file() and (folder / 'checkpoint_2.th').is_file()
         slurm_config = json.loads((folder / 'job.json').read_text())['slurm_config']
         # compression/encodec_mmd_debug.yaml's slurm block, not Dora's 40 GB and 10 CPUs per GPU
         assert (slurm_config['gpus'], slurm_config['cpus_per_task'], slurm_config['mem_per_gpu']) == (0, 1, 4)
     script = next(DORA_DIR.glob('arrays/*/*_submission.sh')).read_text()
     assert '#SBATCH --mem=4GB' in script and '#SBATCH --cpus-per-task=1' in script and '--gres' not in script
-    assert out.count(' COM ') >= 2, out[-2000:]
+    assert len([line for line in out.splitlines() if 'mmd.weight=' in line and ' COM ' in line]) >= 2, out[-2000:]
 
 
-def test_second_grid_reports_done_and_schedules_nothing(slurm, grid_done):
-    data_dir, xps, _ = grid_done
+def test_preempted_job_resumes_and_ends_as_the_uninterrupted_run(grid_run):
+    """USR2 (what Slurm preemption sends) during epoch 2: submitit requeued the job, it resumed once from the
+    epoch-1 checkpoint and ended with the metrics and weights of the same config run without interruption."""
+    _, xps, _, reference = grid_run
+    folder = xps[100.0]
+    job_log = next(DORA_DIR.glob(f'arrays/*/{job_id(folder)}_0_log.out')).read_text()
+    assert 'this job is preempted' in job_log and 'Requeued job' in job_log
+    assert (folder / 'solver.log.0').read_text().count('Loading existing checkpoint') == 1
+    assert _without_timings(read_history(folder)) == _without_timings(read_history(reference))
+    model = torch.load(folder / 'checkpoint.th', weights_only=False)['model']
+    uninterrupted = torch.load(reference / 'checkpoint.th', weights_only=False)['model']
+    assert all(torch.equal(model[name], weight) for name, weight in uninterrupted.items())
+
+
+def test_second_grid_reports_done_and_schedules_nothing(slurm, grid_run):
+    data_dir, xps, _, _ = grid_run
     before = {weight: job_id(folder) for weight, folder in xps.items()}
     jobs_before = len(subprocess.run(['sacct', '-P', '-n', '-o', 'JobID'], capture_output=True, text=True,
                                      env=slurm.env()).stdout.split())
     proc = dora_grid(slurm, data_dir, '--no_monitoring')
-    assert [line for line in proc.stdout.splitlines() if 'mmd.weight=' in line and ' COM ' in line], proc.stdout
+    assert len([line for line in proc.stdout.splitlines() if 'mmd.weight=' in line and ' COM ' in line]) == 2
     assert {weight: job_id(folder) for weight, folder in xps.items()} == before
     jobs_after = len(subprocess.run(['sacct', '-P', '-n', '-o', 'JobID'], capture_output=True, text=True,
                                     env=slurm.env()).stdout.split())
     assert jobs_after == jobs_before
-
-
-def test_preempted_job_resumes_and_ends_as_the_uninterrupted_run(slurm, grid_done):
-    """USR2 (what Slurm preemption sends) during epoch 2: submitit requeues the job, it resumes from the epoch-1
-    checkpoint and ends with the uninterrupted run's metrics and weights, bit for bit."""
-    data_dir, xps, _ = grid_done
-    folder = xps[1000.0]
-    reference = read_history(folder)
-    reference_model = torch.load(folder / 'checkpoint.th', weights_only=False)['model']
-    dora_grid(slurm, data_dir, '--clear', '--no_monitoring', pattern='mmd.weight=1000', stdin='y\n')
-    assert not (folder / 'history.json').exists()
-    deadline = time.monotonic() + 150
-    log = folder / 'solver.log.0'
-    while not (log.is_file() and 'Train | Epoch 2 |' in log.read_text()):
-        assert time.monotonic() < deadline, "the rescheduled job did not reach epoch 2"
-        time.sleep(0.2)
-    subprocess.run(['scancel', '--signal=USR2', job_id(folder)], check=True, env=slurm.env())
-    dora_grid(slurm, data_dir, '--interval', '0.05', pattern='mmd.weight=1000')
-    job_log = (folder / 'submitit' / f'{job_id(folder)}_0_log.out').read_text()
-    assert 'this job is preempted' in job_log and 'Requeued job' in job_log
-    assert log.read_text().count('Loading existing checkpoint') == 1  # the requeued job, from epoch 1
-    history = read_history(folder)
-    assert _without_timings(history) == _without_timings(reference)
-    model = torch.load(folder / 'checkpoint.th', weights_only=False)['model']
-    assert all(torch.equal(model[name], weight) for name, weight in reference_model.items())
 
 
 # -- pieces that need no Slurm ------------------------------------------------------------------------------

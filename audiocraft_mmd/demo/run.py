@@ -433,22 +433,29 @@ def plot_sweep(runs: tp.Dict[str, tp.List[dict]], xps: tp.Sequence[DemoXP], path
     return plot_rows(rows, path)
 
 
+def prepare_music(out: Path, cache: Path, audio: tp.Optional[Path], held_out_seconds: float) -> tp.Dict[str, Path]:
+    """Check that ``cache`` and ``out`` are writable, prepare the music (``audio`` or the Debian songs) and check
+    the held-out track holds ``held_out_seconds``. Returns {split: manifest folder}."""
+    from .data import prepare_demo_data
+    from ..environment import CACHE_ENV, ensure_writable_dir
+    ensure_writable_dir(cache, f"pass --cache DIR or set {CACHE_ENV} to a writable directory")
+    ensure_writable_dir(out, "pass --out DIR with a writable directory")
+    print(f"Preparing music ({'--audio ' + str(audio) if audio else 'Debian package fretsonfire-songs-sectoid'}) "
+          f"in {cache}", flush=True)
+    manifests = prepare_demo_data(Path(cache), SAMPLE_RATE, audio, min_held_out=held_out_seconds)
+    check_held_out(manifests['evaluate'], held_out_seconds)
+    return manifests
+
+
 def run_demo(out: Path, cache: Path, audio: tp.Optional[Path] = None,
              settings: tp.Optional[DemoSettings] = None) -> dict:
     """Prepare the data, fine-tune every codec from the start codec, measure them on the held-out track(s),
     print the table and the verdict, write ``report-SCALE.json`` and ``report-SCALE.png`` (``sweep-SCALE.*``
     with ``sweep``; ``report-QUANTIZER-SCALE.*`` with a ``--quantizer`` other than rvq) in ``out``. Runs with other settings in the same ``out`` reuse the XPs they share."""
-    from .data import prepare_demo_data
-    from ..environment import CACHE_ENV, ensure_writable_dir
     settings = settings or DemoSettings()
     settings.validate()
     out = Path(out)
-    ensure_writable_dir(cache, f"pass --cache DIR or set {CACHE_ENV} to a writable directory")
-    ensure_writable_dir(out, "pass --out DIR with a writable directory")
-    print(f"Preparing music ({'--audio ' + str(audio) if audio else 'Debian package fretsonfire-songs-sectoid'}) "
-          f"in {cache}", flush=True)
-    manifests = prepare_demo_data(Path(cache), SAMPLE_RATE, audio, min_held_out=settings.segment_duration)
-    check_held_out(manifests['evaluate'], settings.segment_duration)
+    manifests = prepare_music(out, cache, audio, settings.segment_duration)
     start, start_text = resolve_start(settings, manifests, out)
     xps = demo_xps(manifests, start, settings)
     weights = ', '.join(f'{w:g}' for w in settings.weights)

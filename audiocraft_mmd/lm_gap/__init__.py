@@ -1,1 +1,2 @@
-"""`audiocraft-mmd lm-gap`: the report folder (wav files and a static, offline listening page)."""
+"""`audiocraft-mmd lm-gap`: how much a parallel (delay) LM loses against a joint (flatten) one on the tokens
+of each tokenizer, with a static offline listening page."""

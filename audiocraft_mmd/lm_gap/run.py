@@ -1,0 +1,364 @@
+"""`audiocraft-mmd lm-gap`: train a delay and a flatten LM of equal size and budget on the tokens of each
+tokenizer, and compare their held-out NLL (the paper's Table 2 argument, measured by likelihood).
+
+Tokenizers (default): the demo's baseline, an EnCodec-MMD matched to the parallel pattern and one matched
+to the delay pattern, fine-tuned from the same start codec with the same data and codec seed. Each LM is
+a `solver=musicgen/mmd_debug` XP run through the plugin's Dora main (the same runs scale to
+`solver=musicgen/mmd`); finished XPs, codec measurements and held-out tokens are reused.
+"""
+import json
+import os
+import typing as tp
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from ..demo.run import (BATCH_SIZE, UPDATES_PER_EPOCH, DemoSettings, DemoXP, demo_xps, failed_checks, measure,
+                        prepare_music, resolve_start, train_xps)
+from ..errors import ConfigurationError
+from ..stats import Interval, mean_interval
+
+LM_SOLVER = 'solver=musicgen/mmd_debug'
+#: LM decoding patterns (as the Table 2 grid mmd.musicgen_small): delay predicts the K codes of a frame in one
+#: step, flatten one code per step (K times the steps, the joint distribution).
+PATTERN_ARGV = {
+    'delay': ['codebooks_pattern.modeling=delay'],
+    'flatten': ['codebooks_pattern.modeling=unroll', 'codebooks_pattern.unroll.flattening=[0,1,2,3]',
+                'codebooks_pattern.unroll.delays=[0,0,0,0]'],
+}
+TOKENIZERS = ('baseline', 'MMD-parallel', 'MMD-delay')
+LM_GAP_SEEDS = 3
+CODEC_STEPS = 200
+LM_STEPS = 400
+GENERATE_SECONDS = 4.
+LM_WARMUP = 5  # musicgen/mmd_debug's schedule.cosine.warmup
+CODEC_SEGMENT_SECONDS = 5.  # the tokenizers' working-codec checks, on the held-out song cut as the demo does
+
+
+@dataclass
+class LMGapSettings:
+    """What `audiocraft-mmd lm-gap` trains and measures (see its --help)."""
+    seeds: int = LM_GAP_SEEDS
+    codec_steps: int = CODEC_STEPS
+    lm_steps: int = LM_STEPS
+    codec_seed: int = 0
+    weight: float = 1e3
+    generate_seconds: float = GENERATE_SECONDS
+    max_segments: tp.Optional[int] = None
+    start: str = 'shipped'
+    jobs: int = field(default_factory=lambda: max(1, min(2, os.cpu_count() or 1)))
+
+    def validate(self) -> None:
+        problems = []
+        for name in ('seeds', 'codec_steps', 'lm_steps', 'jobs'):
+            if getattr(self, name) < 1:
+                problems.append(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        if not self.weight > 0:
+            problems.append(f"--weight must be > 0, got {self.weight:g}")
+        if not self.generate_seconds > 0:
+            problems.append(f"--generate-seconds must be > 0, got {self.generate_seconds:g}")
+        if self.max_segments is not None and self.max_segments < 1:
+            problems.append(f"--segments must be >= 1, got {self.max_segments}")
+        if problems:
+            raise ConfigurationError('; '.join(problems) + '.')
+
+    def demo_settings(self) -> DemoSettings:
+        """The demo's settings for the tokenizers: its baseline and MMD-delay XPs are these codecs at the same seed."""
+        return DemoSettings(steps=self.codec_steps, seeds=self.codec_seed + 1, weight=self.weight, start=self.start,
+                            jobs=self.jobs)
+
+
+def tokenizer_xps(manifests: tp.Dict[str, Path], start: str, settings: LMGapSettings) -> tp.Dict[str, DemoXP]:
+    """{tokenizer: codec XP}: the demo's baseline and EnCodec-MMD (delay) at ``codec_seed``, and the same MMD
+    codec matched to the parallel pattern."""
+    xps = [xp for xp in demo_xps(manifests, start, settings.demo_settings()) if xp.seed == settings.codec_seed]
+    baseline, mmd_delay = (next(xp for xp in xps if (xp.weight == 0) == is_base) for is_base in (True, False))
+    parallel_argv = ['mmd.alignment=parallel' if arg == 'mmd.alignment=delay' else arg for arg in mmd_delay.argv]
+    mmd_parallel = DemoXP('MMD-parallel', mmd_delay.weight, mmd_delay.seed, parallel_argv, mmd_delay.steps,
+                          mmd_delay.epochs)
+    baseline.label, mmd_delay.label = 'baseline', 'MMD-delay'
+    return {'baseline': baseline, 'MMD-parallel': mmd_parallel, 'MMD-delay': mmd_delay}
+
+
+def lm_xps(codecs: tp.Dict[str, DemoXP], manifests: tp.Dict[str, Path], settings: LMGapSettings) -> tp.List[DemoXP]:
+    """One LM per (tokenizer, pattern, seed): the same LM size, steps, data and seeds for every pattern."""
+    updates = min(settings.lm_steps, UPDATES_PER_EPOCH)
+    epochs = -(-settings.lm_steps // updates)
+    xps = []
+    for tokenizer, codec in codecs.items():
+        assert codec.folder is not None
+        common = [LM_SOLVER, f'compression_model_checkpoint=//sig/{codec.folder.name}',
+                  f'datasource.train={manifests["train"]}', f'datasource.valid={manifests["valid"]}',
+                  'datasource.evaluate=null', 'datasource.generate=null', f'optim.epochs={epochs}',
+                  f'optim.updates_per_epoch={updates}', f'dataset.train.num_samples={updates * BATCH_SIZE}']
+        if settings.lm_steps <= LM_WARMUP:  # the solver refuses a warm-up as long as the training
+            common.append(f'schedule.cosine.warmup={settings.lm_steps // 2}')
+        for pattern, pattern_argv in PATTERN_ARGV.items():
+            for seed in range(settings.seeds):
+                xps.append(DemoXP(f'{tokenizer} {pattern}', 0., seed, [*common, *pattern_argv, f'seed={seed}'],
+                                  epochs * updates, epochs))
+    return xps
+
+
+def measure_lm(lm_folder: Path, codec_file: Path, held_out: torch.Tensor, settings: LMGapSettings,
+               wav_path: tp.Optional[Path], seed: int) -> dict:
+    """Held-out NLL per position of one LM (stored beside its checkpoint) and one generation, cached in
+    ``lm_gap_measurement.json`` + ``lm_gap_nll.pt``."""
+    from .audio import write_wav
+    from .measure import generate, token_nll_bits
+    from ..models.compression import load_codec
+    from ..models.musicgen import lm_from_package, read_lm_package
+    cache, nll_file = lm_folder / 'lm_gap_measurement.json', lm_folder / 'lm_gap_nll.pt'
+    checkpoint = lm_folder / 'checkpoint.th'
+    key = {'checkpoint_mtime_ns': checkpoint.stat().st_mtime_ns, 'tokens': list(held_out.shape),
+           'generate_seconds': settings.generate_seconds, 'seed': seed, 'wav': str(wav_path)}
+    if cache.is_file() and nll_file.is_file() and (wav_path is None or wav_path.is_file()):
+        stored = json.loads(cache.read_text())
+        if stored.get('key') == key:
+            return {**stored['figures'], **torch.load(nll_file)}
+    _, package = read_lm_package(checkpoint)
+    lm = lm_from_package(package)
+    codec, _ = load_codec(codec_file)
+    nll, mask = token_nll_bits(lm, held_out)
+    generation = generate(lm, codec, settings.generate_seconds, seed)
+    if wav_path is not None:
+        write_wav(wav_path, generation.wav, codec.sample_rate)
+    figures = {'steps': generation.steps, 'generation_seconds': generation.seconds,
+               'seconds_per_audio_second': generation.seconds_per_audio_second,
+               'params': sum(p.numel() for p in lm.parameters())}
+    cache.write_text(json.dumps({'key': key, 'figures': figures}))
+    torch.save({'nll': nll, 'mask': mask}, nll_file)
+    return {**figures, 'nll': nll, 'mask': mask}
+
+
+def gap_figures(delay: dict, flatten: dict) -> dict:
+    """Bits per frame of each pattern and their gap, over the positions both patterns predict."""
+    from .measure import bits_per_codebook
+    mask = delay['mask'] & flatten['mask']
+    per_codebook = {name: bits_per_codebook(run['nll'], mask) for name, run in (('delay', delay), ('flatten', flatten))}
+    figures = {'delay_bits': sum(per_codebook['delay']), 'flatten_bits': sum(per_codebook['flatten']),
+               'delay_bits_per_codebook': per_codebook['delay'], 'flatten_bits_per_codebook': per_codebook['flatten']}
+    figures['gap_bits'] = figures['delay_bits'] - figures['flatten_bits']
+    figures['gap_percent'] = 100 * figures['gap_bits'] / figures['flatten_bits']
+    figures['gap_bits_per_codebook'] = [d - f for d, f in zip(per_codebook['delay'], per_codebook['flatten'])]
+    for pattern, run in (('delay', delay), ('flatten', flatten)):
+        figures[f'{pattern}_steps'] = run['steps']
+        figures[f'{pattern}_seconds_per_audio_second'] = run['seconds_per_audio_second']
+    figures['params'] = delay['params']
+    figures['positions'] = int(mask.sum())
+    return figures
+
+
+ROWS = [  # (key, label, format)
+    ('marginal_bits', 'NLL of the codebook marginals (bits/frame)', '.3f'),
+    ('delay_bits', 'NLL delay (bits/frame)', '.3f'),
+    ('flatten_bits', 'NLL flatten (bits/frame)', '.3f'),
+    ('gap_bits', 'gap delay - flatten (bits/frame)', '.3f'),
+    ('gap_percent', 'gap (% of flatten)', '.2f'),
+    ('delay_steps', 'LM steps, delay', '.0f'),
+    ('flatten_steps', 'LM steps, flatten', '.0f'),
+    ('delay_seconds_per_audio_second', 'generation s per s of audio, delay', '.2f'),
+    ('flatten_seconds_per_audio_second', 'generation s per s of audio, flatten', '.2f'),
+]
+
+
+def summarize(runs: tp.Dict[str, tp.List[dict]]) -> tp.Dict[str, tp.Dict[str, Interval]]:
+    """{tokenizer: {figure: mean and 95 % interval over LM seeds}}, per-codebook gaps as ``gap_bits_q{k}``."""
+    summary = {}
+    for tokenizer, seeds in runs.items():
+        figures = {key: mean_interval([run[key] for run in seeds]) for key, _, _ in ROWS}
+        for k in range(len(seeds[0]['gap_bits_per_codebook'])):
+            figures[f'gap_bits_q{k + 1}'] = mean_interval([run['gap_bits_per_codebook'][k] for run in seeds])
+        summary[tokenizer] = figures
+    return summary
+
+
+def table_rows(summary: tp.Dict[str, tp.Dict[str, Interval]]) -> tp.List[tp.List[str]]:
+    """[label, mean ± half-interval per tokenizer] for every figure, per-codebook gaps last."""
+    first = next(iter(summary.values()))
+    codebooks = sorted(key for key in first if key.startswith('gap_bits_q'))
+    rows = [*ROWS, *((key, f'gap, codebook {key[len("gap_bits_q"):]} (bits)', '.3f') for key in codebooks)]
+    return [[label, *(figures[key].format(spec) for figures in summary.values())] for key, label, spec in rows]
+
+
+def format_table(summary: tp.Dict[str, tp.Dict[str, Interval]]) -> str:
+    rows = table_rows(summary)
+    width, col = max(len(row[0]) for row in rows) + 2, 22
+    lines = [f"{'':{width}}" + ''.join(f"{name:>{col}}" for name in summary)]
+    lines += [f"{row[0]:{width}}" + ''.join(f"{cell:>{col}}" for cell in row[1:]) for row in rows]
+    return '\n'.join(lines)
+
+
+def untrained_lms(runs: tp.Dict[str, tp.List[dict]]) -> tp.List[str]:
+    """The LMs whose held-out NLL is not below the codebook marginals' (they learned no more than the
+    marginals), with their numbers: a gap between such LMs says how far each is from converged, not what
+    parallel prediction loses."""
+    return [f"{tokenizer} {pattern} seed {run['seed']} {run[f'{pattern}_bits']:.3f} >= {run['marginal_bits']:.3f}"
+            for tokenizer, seeds in runs.items() for run in seeds for pattern in ('delay', 'flatten')
+            if not run[f'{pattern}_bits'] < run['marginal_bits']]
+
+
+def prediction(summary: tp.Dict[str, tp.Dict[str, Interval]], untrained: tp.Sequence[str] = ()) -> str:
+    """The paper's prediction, gap(MMD-delay) < gap(MMD-parallel) <= gap(baseline), against the numbers: what
+    the means say, whether the 95 % intervals separate them, and first whether every LM learned more than the
+    codebook marginals (``untrained``: those that did not, from `untrained_lms`)."""
+    gaps = {name: figures['gap_bits'] for name, figures in summary.items()}
+    if not all(name in gaps for name in TOKENIZERS):
+        return "The prediction compares baseline, MMD-parallel and MMD-delay; not all three were measured."
+    text = ', '.join(f"{name} {gaps[name].format('.3f')}" for name in TOKENIZERS)
+    if untrained:
+        return (f"No verdict: {len(untrained)} LM(s) do not beat the NLL of the codebook marginals (bits/frame: "
+                f"{'; '.join(untrained)}), so the gap measures how far each LM is from converged, not what parallel "
+                f"prediction loses; train longer (--lm-steps). Measured gap (bits/frame): {text}.")
+    if any(gaps[name].n < 2 for name in TOKENIZERS):
+        return f"One LM seed gives no interval (use --seeds 3 or more); gap (bits/frame) {text}."
+    order = gaps['MMD-delay'].mean < gaps['MMD-parallel'].mean <= gaps['baseline'].mean
+    separated = gaps['MMD-delay'].high < gaps['MMD-parallel'].low and gaps['MMD-parallel'].high <= gaps['baseline'].low
+    negative = ("" if not all(gaps[name].high < 0 for name in TOKENIZERS) else
+                " Every gap is negative: the delay LMs predict the held-out tokens better than flatten LMs of the same "
+                "size and steps, so at this budget the gap shows how fast each pattern learns, not the dependence the "
+                "delay pattern leaves out.")
+    if order and separated:
+        return f"The prediction holds: gap (bits/frame) {text}, with 95 % intervals that do not overlap."
+    if order:
+        return (f"The means follow the prediction but the 95 % intervals overlap, so this run does not show it: "
+                f"gap (bits/frame) {text}.{negative}")
+    return f"The prediction does not show: gap (bits/frame) {text}.{negative}"
+
+
+def plot_gap(summary: tp.Dict[str, tp.Dict[str, Interval]], path: Path) -> Path:
+    """NLL of each pattern and their gap per tokenizer (mean, 95 % interval), like the paper's Table 2."""
+    from ..plotting import pyplot, save_figure
+    fig, axes = pyplot().subplots(1, 3, figsize=(13, 3.8))
+    names = list(summary)
+    for ax, (key, title) in zip(axes, [('delay_bits', 'NLL, delay LM'), ('flatten_bits', 'NLL, flatten LM'),
+                                       ('gap_bits', 'gap delay - flatten')]):
+        values = [summary[name][key] for name in names]
+        errors = [0 if v.n < 2 else v.half_width for v in values]
+        ax.bar(range(len(names)), [v.mean for v in values], yerr=errors, capsize=4,
+               color=['#8c8c8c', '#ff7f0e', '#1f77b4'][:len(names)], alpha=0.85)
+        ax.set_xticks(range(len(names)), names, fontsize=8)
+        ax.set_title(f"{title} (bits/frame)", fontsize=9)
+    fig.suptitle('audiocraft-mmd lm-gap: held-out NLL, mean and 95 % interval over LM seeds', fontsize=10)
+    return save_figure(fig, path)
+
+
+def run_lm_gap(out: Path, cache: Path, audio: tp.Optional[Path] = None,
+               settings: tp.Optional[LMGapSettings] = None) -> dict:
+    """Train the tokenizers and their LMs, measure, print the table and the prediction, write ``lm_gap.json``,
+    ``lm_gap.png``, the wav files and ``report.html`` in ``out``."""
+    from .audio import write_wav
+    from .measure import encode_segments, marginal_bits_per_codebook
+    from .page import AudioClip, PageSection, PageTable, write_listening_page
+    from ..models.compression import load_codec
+    settings = settings or LMGapSettings()
+    settings.validate()
+    out = Path(out)
+    manifests = prepare_music(out, cache, audio, max(settings.generate_seconds, CODEC_SEGMENT_SECONDS))
+    start, start_text = resolve_start(settings.demo_settings(), manifests, out)
+    codecs = tokenizer_xps(manifests, start, settings)
+    print(f"Tokenizers {', '.join(codecs)}: fine-tuned from the {start_text}, {settings.codec_steps} steps, codec "
+          f"seed {settings.codec_seed}, MMD weight {settings.weight:g}; XPs in {out / 'dora'}", flush=True)
+    train_xps(list(codecs.values()), out / 'dora', settings.jobs)
+    lms = lm_xps(codecs, manifests, settings)
+    print(f"LMs: delay and flatten ({LM_SOLVER}) on each tokenizer, seeds 0-{settings.seeds - 1}, "
+          f"{lms[0].steps} steps each, {settings.jobs} at a time", flush=True)
+    train_xps(lms, out / 'dora', settings.jobs)
+
+    torch.set_num_threads(1)  # generation times with one thread, as each training job had
+    audio_dir = out / 'audio'
+    lm_duration = None
+    runs: tp.Dict[str, tp.List[dict]] = {}
+    codec_figures = {}
+    sections = []
+    for tokenizer, codec_xp in codecs.items():
+        assert codec_xp.folder is not None
+        codec_file = codec_xp.folder / 'checkpoint.th'
+        codec_figures[tokenizer] = measure(codec_file, manifests['evaluate'],
+                                           DemoSettings(segment_duration=CODEC_SEGMENT_SECONDS),
+                                           f'measuring {tokenizer}', cache=codec_xp.folder / 'demo_measurement.json')
+        codec, _ = load_codec(codec_file)
+        mine = [xp for xp in lms if xp.label.startswith(tokenizer + ' ')]
+        if lm_duration is None:
+            lm_duration = float(_lm_segment_duration(mine[0]))
+        tokens_file = codec_xp.folder / f'lm_gap_tokens_{lm_duration:g}s_{settings.max_segments}.pt'
+        if tokens_file.is_file():
+            held_out = torch.load(tokens_file)
+        else:
+            held_out = encode_segments(codec, manifests['evaluate'], lm_duration, settings.max_segments)
+            torch.save(held_out, tokens_file)
+        measured = {}
+        for xp in mine:
+            assert xp.folder is not None
+            pattern = xp.label.split(' ')[-1]
+            wav = audio_dir / f'{tokenizer}-{pattern}-lm.wav' if xp.seed == 0 else None
+            measured[(pattern, xp.seed)] = measure_lm(xp.folder, codec_file, held_out, settings, wav, xp.seed)
+        marginal = sum(marginal_bits_per_codebook(held_out))
+        runs[tokenizer] = [{**gap_figures(measured[('delay', seed)], measured[('flatten', seed)]), 'seed': seed,
+                            'marginal_bits': marginal,
+                            'delay_sig': _sig(lms, tokenizer, 'delay', seed),
+                            'flatten_sig': _sig(lms, tokenizer, 'flatten', seed)}
+                           for seed in range(settings.seeds)]
+        original, reconstruction = _held_out_clip(codec, manifests['evaluate'], settings.generate_seconds)
+        clips = [AudioClip('held-out original', write_wav(audio_dir / f'{tokenizer}-original.wav', original,
+                                                          codec.sample_rate)),
+                 AudioClip(f'{tokenizer} reconstruction', write_wav(audio_dir / f'{tokenizer}-reconstruction.wav',
+                                                                    reconstruction, codec.sample_rate)),
+                 *(AudioClip(f'{pattern} LM, seed 0', audio_dir / f'{tokenizer}-{pattern}-lm.wav')
+                   for pattern in PATTERN_ARGV)]
+        checks = failed_checks([{**codec_figures[tokenizer], 'seed': settings.codec_seed}])
+        sections.append(PageSection(tokenizer, f"codec XP {codec_xp.folder.name}; SI-SNR "
+                                               f"{codec_figures[tokenizer]['sisnr_db']:.2f} dB, code ablation gap "
+                                               f"{codec_figures[tokenizer]['code_ablation_gap_db']:.1f} dB; "
+                                               f"working-codec checks: {'; '.join(checks) or 'all passed'}",
+                                    clips))
+
+    summary = summarize(runs)
+    first = runs[TOKENIZERS[0]][0]
+    header = (f"Held-out track(s) of {manifests['evaluate']}: segments of {lm_duration:g} s (the LMs' training "
+              f"length), {first['positions']:,} positions predicted by both patterns per LM; LMs of "
+              f"{first['params']:,} parameters, {lms[0].steps} steps; mean ± 95 % interval over {settings.seeds} "
+              f"LM seed(s); generation of {settings.generate_seconds:g} s.")
+    table = format_table(summary)
+    verdict = prediction(summary, untrained_lms(runs))
+    print('\n' + header)
+    print(table)
+    print('\nTokenizers (working-codec checks on the held-out song, 5 s segments):')
+    for tokenizer, figures in codec_figures.items():
+        failures = failed_checks([{**figures, 'seed': settings.codec_seed}])
+        print(f"  {tokenizer}: SI-SNR {figures['sisnr_db']:.2f} dB, code ablation gap "
+              f"{figures['code_ablation_gap_db']:.1f} dB, delay-aligned I {figures['tc_percent_delay']:.3f} %: "
+              f"{'all checks passed' if not failures else '; '.join(failures)}")
+    print('\n' + verdict)
+    report = {'settings': asdict(settings), 'start': start_text, 'data': {k: str(v) for k, v in manifests.items()},
+              'segment_seconds': lm_duration, 'prediction': verdict, 'codecs': codec_figures,
+              'codec_sigs': {name: xp.folder.name for name, xp in codecs.items() if xp.folder is not None},
+              'runs': runs, 'summary': {name: {k: v.to_dict() for k, v in s.items()} for name, s in summary.items()}}
+    (out / 'lm_gap.json').write_text(json.dumps(report, indent=2))
+    plot = plot_gap(summary, out / 'lm_gap.png')
+    page_table = PageTable(header, ['', *summary], table_rows(summary))
+    page = write_listening_page(out / 'report.html', 'audiocraft-mmd lm-gap', verdict, [page_table], [plot], sections)
+    print(f"Wrote {out / 'lm_gap.json'}, {plot} and {page}")
+    return report
+
+
+def _sig(lms: tp.Sequence[DemoXP], tokenizer: str, pattern: str, seed: int) -> str:
+    xp = next(x for x in lms if x.label == f'{tokenizer} {pattern}' and x.seed == seed)
+    assert xp.folder is not None
+    return xp.folder.name
+
+
+def _lm_segment_duration(xp: DemoXP) -> float:
+    """The LMs' training crop length: the held-out NLL is measured on segments of that length."""
+    from ..train import main
+    return float(main.get_xp(xp.argv).cfg.dataset.train.segment_duration)
+
+
+@torch.no_grad()
+def _held_out_clip(codec, manifest: Path, seconds: float) -> tp.Tuple[torch.Tensor, torch.Tensor]:
+    """The first ``seconds`` of the held-out audio [C, L] and its reconstruction through ``codec``."""
+    from ..metrics.codec import iter_segments
+    segment = next(iter_segments(manifest, codec.sample_rate, codec.channels, seconds, 1))
+    codes, scale = codec.encode(segment[None])
+    return segment, codec.decode(codes, scale)[0]
