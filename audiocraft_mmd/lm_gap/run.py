@@ -150,10 +150,18 @@ def gap_figures(delay: dict, flatten: dict) -> dict:
     return figures
 
 
+def with_marginals(figures: dict, marginal_bits: float) -> dict:
+    """``figures`` with the NLL of the codebook marginals and how far below it each LM is (bits per frame)."""
+    return {**figures, 'marginal_bits': marginal_bits, 'delay_gain_bits': marginal_bits - figures['delay_bits'],
+            'flatten_gain_bits': marginal_bits - figures['flatten_bits']}
+
+
 ROWS = [  # (key, label, format)
     ('marginal_bits', 'NLL of the codebook marginals (bits/frame)', '.3f'),
     ('delay_bits', 'NLL delay (bits/frame)', '.3f'),
     ('flatten_bits', 'NLL flatten (bits/frame)', '.3f'),
+    ('delay_gain_bits', 'delay LM below the marginals (bits/frame)', '.3f'),
+    ('flatten_gain_bits', 'flatten LM below the marginals (bits/frame)', '.3f'),
     ('gap_bits', 'gap delay - flatten (bits/frame)', '.3f'),
     ('gap_percent', 'gap (% of flatten)', '.2f'),
     ('delay_steps', 'LM steps, delay', '.0f'),
@@ -227,17 +235,22 @@ def prediction(summary: tp.Dict[str, tp.Dict[str, Interval]], untrained: tp.Sequ
     return f"The prediction does not show: gap (bits/frame) {text}.{negative}"
 
 
-def plot_gap(summary: tp.Dict[str, tp.Dict[str, Interval]], path: Path) -> Path:
-    """NLL of each pattern and their gap per tokenizer (mean, 95 % interval), like the paper's Table 2."""
+def plot_gap(runs: tp.Dict[str, tp.List[dict]], path: Path) -> Path:
+    """Per tokenizer (mean, 95 % interval, each seed a dot): how far each LM's NLL is below the codebook
+    marginals', and the gap delay - flatten, in bits per frame (the paper's Table 2 by likelihood)."""
     from ..plotting import pyplot, save_figure
     fig, axes = pyplot().subplots(1, 3, figsize=(13, 3.8))
-    names = list(summary)
-    for ax, (key, title) in zip(axes, [('delay_bits', 'NLL, delay LM'), ('flatten_bits', 'NLL, flatten LM'),
+    names = list(runs)
+    for ax, (key, title) in zip(axes, [('delay_gain_bits', 'delay LM, below the marginals'),
+                                       ('flatten_gain_bits', 'flatten LM, below the marginals'),
                                        ('gap_bits', 'gap delay - flatten')]):
-        values = [summary[name][key] for name in names]
+        values = [mean_interval([run[key] for run in runs[name]]) for name in names]
         errors = [0 if v.n < 2 else v.half_width for v in values]
         ax.bar(range(len(names)), [v.mean for v in values], yerr=errors, capsize=4,
                color=['#8c8c8c', '#ff7f0e', '#1f77b4'][:len(names)], alpha=0.85)
+        for i, name in enumerate(names):
+            ax.plot([i] * len(runs[name]), [run[key] for run in runs[name]], 'k.', markersize=4)
+        ax.axhline(0, color='k', linewidth=0.6)
         ax.set_xticks(range(len(names)), names, fontsize=8)
         ax.set_title(f"{title} (bits/frame)", fontsize=9)
     fig.suptitle('audiocraft-mmd lm-gap: held-out NLL, mean and 95 % interval over LM seeds', fontsize=10)
@@ -295,8 +308,8 @@ def run_lm_gap(out: Path, cache: Path, audio: tp.Optional[Path] = None,
             wav = audio_dir / f'{tokenizer}-{pattern}-lm.wav' if xp.seed == 0 else None
             measured[(pattern, xp.seed)] = measure_lm(xp.folder, codec_file, held_out, settings, wav, xp.seed)
         marginal = sum(marginal_bits_per_codebook(held_out))
-        runs[tokenizer] = [{**gap_figures(measured[('delay', seed)], measured[('flatten', seed)]), 'seed': seed,
-                            'marginal_bits': marginal,
+        runs[tokenizer] = [{**with_marginals(gap_figures(measured[('delay', seed)], measured[('flatten', seed)]),
+                                             marginal), 'seed': seed,
                             'delay_sig': _sig(lms, tokenizer, 'delay', seed),
                             'flatten_sig': _sig(lms, tokenizer, 'flatten', seed)}
                            for seed in range(settings.seeds)]
@@ -336,7 +349,7 @@ def run_lm_gap(out: Path, cache: Path, audio: tp.Optional[Path] = None,
               'codec_sigs': {name: xp.folder.name for name, xp in codecs.items() if xp.folder is not None},
               'runs': runs, 'summary': {name: {k: v.to_dict() for k, v in s.items()} for name, s in summary.items()}}
     (out / 'lm_gap.json').write_text(json.dumps(report, indent=2))
-    plot = plot_gap(summary, out / 'lm_gap.png')
+    plot = plot_gap(runs, out / 'lm_gap.png')
     page_table = PageTable(header, ['', *summary], table_rows(summary))
     page = write_listening_page(out / 'report.html', 'audiocraft-mmd lm-gap', verdict, [page_table], [plot], sections)
     print(f"Wrote {out / 'lm_gap.json'}, {plot} and {page}")
