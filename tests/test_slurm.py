@@ -90,14 +90,20 @@ def _without_timings(history: list) -> list:
 
 
 @pytest.fixture(scope='module')
-def grid_run(slurm, dataset, trained_xp):
-    """`dora grid mmd.debug_cpu` scheduled; its MMD XP (weight 1e2 for 2 epochs of 8 updates, the config of the
-    session's uninterrupted `trained_xp`) preempted with USR2 during epoch 2; then `dora grid` monitoring until
-    both XPs are done. Returns (data dir, {weight: folder}, the monitoring stdout, trained_xp's folder)."""
+def grid_run(slurm, dataset):
+    """`dora grid mmd.debug_cpu` scheduled; its MMD XP preempted with USR2 during epoch 2; then `dora grid`
+    monitoring until both XPs are done. Alongside, `dora run` of the MMD XP's argv with a label (same training,
+    another folder) is the uninterrupted reference. Returns (data dir, {weight: folder}, the monitoring stdout,
+    the reference's folder)."""
     data_dir = Path(dataset['train']).parent
     dora_grid(slurm, data_dir, '--no_monitoring')
     xps = grid_xps()
-    folder = xps[100.0]
+    folder = xps[1000.0]
+    assert not (folder / 'history.json').exists()  # a fresh XP: its log shows this job's epochs only
+    argv = [*json.loads((folder / '.argv.json').read_text()), 'label=uninterrupted']
+    reference = subprocess.Popen([str(VENV_BIN / 'dora'), '-P', 'audiocraft_mmd', 'run', *argv], cwd=REPO,
+                                 env=dict(os.environ, AUDIOCRAFT_DORA_DIR=str(DORA_DIR)),
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     log = folder / 'solver.log.0'
     deadline = time.monotonic() + 180
     while not (log.is_file() and 'Train | Epoch 2 |' in log.read_text()):  # the epoch-1 checkpoint is written
@@ -105,12 +111,15 @@ def grid_run(slurm, dataset, trained_xp):
         time.sleep(0.2)
     subprocess.run(['scancel', '--signal=USR2', job_id(folder)], check=True, env=slurm.env())
     proc = dora_grid(slurm, data_dir, '--interval', '0.05')
-    return data_dir, xps, proc.stdout, trained_xp[0]
+    _, stderr = reference.communicate(timeout=300)
+    assert reference.returncode == 0, stderr[-3000:]
+    from audiocraft_mmd.train import main
+    return data_dir, xps, proc.stdout, main.get_xp(argv).folder
 
 
 def test_grid_trains_checkpoints_and_asks_for_the_config_resources(grid_run):
     _, xps, out, _ = grid_run
-    assert sorted(xps) == [0.0, 100.0]
+    assert sorted(xps) == [0.0, 1000.0]
     for weight, folder in xps.items():
         history = read_history(folder)
         assert len(history) == 2 and 'evaluate' in history[-1], weight
@@ -126,9 +135,9 @@ def test_grid_trains_checkpoints_and_asks_for_the_config_resources(grid_run):
 
 def test_preempted_job_resumes_and_ends_as_the_uninterrupted_run(grid_run):
     """USR2 (what Slurm preemption sends) during epoch 2: submitit requeued the job, it resumed once from the
-    epoch-1 checkpoint and ended with the metrics and weights of the same config run without interruption."""
+    epoch-1 checkpoint and ended with the metrics and weights of the same XP run without interruption."""
     _, xps, _, reference = grid_run
-    folder = xps[100.0]
+    folder = xps[1000.0]
     job_log = next(DORA_DIR.glob(f'arrays/*/{job_id(folder)}_0_log.out')).read_text()
     assert 'this job is preempted' in job_log and 'Requeued job' in job_log
     assert (folder / 'solver.log.0').read_text().count('Loading existing checkpoint') == 1

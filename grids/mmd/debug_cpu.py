@@ -22,7 +22,7 @@ SOLVER = 'compression/encodec_mmd_debug'
 SPLITS = ('train', 'valid', 'evaluate')
 #: 2 epochs of 8 updates, an MMD step every 4 batches; the evaluate stage runs after the last epoch.
 SCHEDULE = {'optim.epochs': 2, 'optim.updates_per_epoch': 8, 'mmd.num_batches': 4}
-WEIGHTS = [0, 1e2]  # the baseline (MMD measured, not trained) and the debug solver's own weight
+WEIGHTS = [0, 1e3]  # the baseline (MMD measured, not trained) and the paper's weight
 
 
 def data_binding() -> tp.Dict[str, str]:
