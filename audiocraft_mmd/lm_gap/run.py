@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
+from audiocraft.models.encodec import CompressionModel
 
 from ..demo.run import (BATCH_SIZE, UPDATES_PER_EPOCH, DemoSettings, DemoXP, demo_xps, failed_checks, measure,
                         prepare_music, resolve_start, train_xps)
@@ -101,13 +102,12 @@ def lm_xps(codecs: tp.Dict[str, DemoXP], manifests: tp.Dict[str, Path], settings
     return xps
 
 
-def measure_lm(lm_folder: Path, codec_file: Path, held_out: torch.Tensor, settings: LMGapSettings,
+def measure_lm(lm_folder: Path, codec: CompressionModel, held_out: torch.Tensor, settings: LMGapSettings,
                wav_path: tp.Optional[Path], seed: int) -> dict:
     """Held-out NLL per position of one LM (stored beside its checkpoint) and one generation, cached in
     ``lm_gap_measurement.json`` + ``lm_gap_nll.pt``."""
     from .audio import write_wav
     from .measure import generate, token_nll_bits
-    from ..models.compression import load_codec
     from ..models.musicgen import lm_from_package, read_lm_package
     cache, nll_file = lm_folder / 'lm_gap_measurement.json', lm_folder / 'lm_gap_nll.pt'
     checkpoint = lm_folder / 'checkpoint.th'
@@ -119,7 +119,6 @@ def measure_lm(lm_folder: Path, codec_file: Path, held_out: torch.Tensor, settin
             return {**stored['figures'], **torch.load(nll_file)}
     _, package = read_lm_package(checkpoint)
     lm = lm_from_package(package)
-    codec, _ = load_codec(codec_file)
     nll, mask = token_nll_bits(lm, held_out)
     generation = generate(lm, codec, settings.generate_seconds, seed)
     if wav_path is not None:
@@ -306,7 +305,7 @@ def run_lm_gap(out: Path, cache: Path, audio: tp.Optional[Path] = None,
             assert xp.folder is not None
             pattern = xp.label.split(' ')[-1]
             wav = audio_dir / f'{tokenizer}-{pattern}-lm.wav' if xp.seed == 0 else None
-            measured[(pattern, xp.seed)] = measure_lm(xp.folder, codec_file, held_out, settings, wav, xp.seed)
+            measured[(pattern, xp.seed)] = measure_lm(xp.folder, codec, held_out, settings, wav, xp.seed)
         marginal = sum(marginal_bits_per_codebook(held_out))
         runs[tokenizer] = [{**with_marginals(gap_figures(measured[('delay', seed)], measured[('flatten', seed)]),
                                              marginal), 'seed': seed,
@@ -314,8 +313,9 @@ def run_lm_gap(out: Path, cache: Path, audio: tp.Optional[Path] = None,
                             'flatten_sig': _sig(lms, tokenizer, 'flatten', seed)}
                            for seed in range(settings.seeds)]
         original, reconstruction = _held_out_clip(codec, manifests['evaluate'], settings.generate_seconds)
-        clips = [AudioClip('held-out original', write_wav(audio_dir / f'{tokenizer}-original.wav', original,
-                                                          codec.sample_rate)),
+        if not sections:  # the same audio for every tokenizer
+            write_wav(audio_dir / 'held-out-original.wav', original, codec.sample_rate)
+        clips = [AudioClip('held-out original', audio_dir / 'held-out-original.wav'),
                  AudioClip(f'{tokenizer} reconstruction', write_wav(audio_dir / f'{tokenizer}-reconstruction.wav',
                                                                     reconstruction, codec.sample_rate)),
                  *(AudioClip(f'{pattern} LM, seed 0', audio_dir / f'{tokenizer}-{pattern}-lm.wav')
