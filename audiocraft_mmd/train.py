@@ -97,6 +97,17 @@ def distributed_backend() -> str:
     return 'nccl' if torch.cuda.is_available() else 'gloo'
 
 
+def check_slurm_tasks(world_size: int) -> None:
+    """Refuse a Slurm step of several tasks in which each task runs one rank on its own (``srun -n 2 dora run``:
+    Dora reads the world size from submitit only, so each task would train its own copy into the same XP)."""
+    tasks = int(os.environ.get('SLURM_STEP_NUM_TASKS') or 1)  # set inside an srun step only
+    if tasks > 1 and world_size == 1:
+        raise ConfigurationError(
+            f"this Slurm step has {tasks} tasks but each runs a single rank: they would train {tasks} copies into "
+            "the same XP folder. Run several ranks with `dora run -d --ddp_workers N` in one task, or schedule "
+            "through `dora grid` / `dora launch` (one task per GPU).")
+
+
 def main(cfg):
     audiocraft_train.init_seed_and_system(cfg)
     log_name = '%s.log.{rank}' % cfg.execute_only if cfg.execute_only else 'solver.log.{rank}'
@@ -104,6 +115,7 @@ def main(cfg):
     logging.captureWarnings(True)  # e.g. the MMD's "kernel sees no signal" lands in the XP's log too
     flashy.distrib.init(backend=distributed_backend())
     try:
+        check_slurm_tasks(flashy.distrib.world_size())
         if is_xp():
             check_resume_checkpoint(get_xp().folder)
         solver = get_solver(cfg)

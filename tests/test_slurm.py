@@ -209,3 +209,17 @@ def test_local_slurm_config_names_one_node_and_the_debug_partition(tmp_path):
 def test_grids_ask_slurm_for_what_the_solver_config_says(solver, expected):
     from audiocraft_mmd.slurm import xp_slurm_resources
     assert xp_slurm_resources({'solver': solver}) == expected
+
+
+def test_srun_of_several_tasks_refuses_to_train_copies_into_one_xp(slurm, dataset, tmp_path):
+    """`srun -n 2 dora run ...`: Dora starts one rank per task (it reads the world size from submitit only), so
+    the two tasks would train two copies into the same XP folder; each stops at start with the message."""
+    data = [f'datasource.{split}={path}' for split, path in dataset.items()]
+    env = slurm.env(dict(os.environ, AUDIOCRAFT_DORA_DIR=str(tmp_path / 'dora')))
+    proc = subprocess.run(['srun', '-n', '2', '-c', '1', '--mem=2G', str(VENV_BIN / 'dora'), '-P', 'audiocraft_mmd',
+                           'run', 'solver=compression/encodec_mmd_debug', *data, 'optim.epochs=1'],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode != 0
+    output = proc.stdout + proc.stderr
+    assert output.count('this Slurm step has 2 tasks but each runs a single rank') == 2, output[-3000:]
+    assert 'Traceback' not in output and not list((tmp_path / 'dora').glob('xps/*/checkpoint*.th'))
