@@ -4,14 +4,10 @@ Chromium and its WebDriver come from Debian (`chromium`, `chromium-driver`), ins
 missing if the tests run as root; the test is skipped, with the reason, where that is impossible. Selenium
 is handed Debian's chromedriver, so Selenium Manager never runs (it would try to download a driver).
 """
-import os
-import shutil
-import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
 
 CHROMIUM = Path('/usr/bin/chromium')
 CHROMEDRIVER = Path('/usr/bin/chromedriver')
@@ -74,19 +70,8 @@ class PageLoad:
 
 def ensure_chromium() -> None:
     """Install Debian's Chromium and chromedriver when missing; skip (with why) where that is impossible."""
-    if CHROMIUM.is_file() and CHROMEDRIVER.is_file():
-        return
-    if os.geteuid() != 0:
-        pytest.skip(f"Chromium or chromedriver missing and not root to run `{INSTALL}`")
-    if shutil.which('apt-get') is None:
-        pytest.skip(f"Chromium or chromedriver missing and there is no apt-get to run `{INSTALL}`")
-    env = dict(os.environ, DEBIAN_FRONTEND='noninteractive')
-    proc = subprocess.run(INSTALL.split(), capture_output=True, text=True, timeout=900, env=env)
-    if proc.returncode:  # a stale package list: refresh it once and retry
-        subprocess.run(['apt-get', 'update', '-q'], capture_output=True, text=True, timeout=300, env=env)
-        proc = subprocess.run(INSTALL.split(), capture_output=True, text=True, timeout=900, env=env)
-    if proc.returncode or not (CHROMIUM.is_file() and CHROMEDRIVER.is_file()):
-        pytest.skip(f"`{INSTALL}` failed (no Debian packages reachable?): {proc.stderr[-500:]}")
+    from conftest import ensure_debian_packages
+    ensure_debian_packages('Chromium or chromedriver', INSTALL, lambda: CHROMIUM.is_file() and CHROMEDRIVER.is_file())
 
 
 def load_page(page: Path, timeout: float = 30.0) -> PageLoad:

@@ -1,9 +1,11 @@
 """Shared fixtures: an isolated Dora directory, a tiny generated dataset, and helpers to run Dora."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
+import typing as tp
 from pathlib import Path
 
 import pytest
@@ -29,6 +31,25 @@ def dataset(tmp_path_factory):
 def data_overrides(dataset):
     """Dora/Hydra overrides pointing the debug solver at the synthetic dataset (no generate stage)."""
     return [f'datasource.{split}={path}' for split, path in dataset.items()]
+
+
+def ensure_debian_packages(what: str, command: str, installed: tp.Callable[[], bool]) -> None:
+    """Run ``command`` (an apt-get install) when ``installed()`` is false; skip the test, saying why, where that
+    is impossible (not root, no apt-get, no Debian packages reachable). A failed install is retried once
+    after refreshing the package lists."""
+    if installed():
+        return
+    if os.geteuid() != 0:
+        pytest.skip(f"{what} is missing and this test runs as a user, not root, to run `{command}`")
+    if shutil.which('apt-get') is None:
+        pytest.skip(f"{what} is missing and there is no apt-get to run `{command}`")
+    env = dict(os.environ, DEBIAN_FRONTEND='noninteractive')
+    proc = subprocess.run(command.split(), capture_output=True, text=True, timeout=900, env=env)
+    if proc.returncode:  # a stale package list: refresh it once and retry
+        subprocess.run(['apt-get', 'update', '-q'], capture_output=True, text=True, timeout=300, env=env)
+        proc = subprocess.run(command.split(), capture_output=True, text=True, timeout=900, env=env)
+    if proc.returncode or not installed():
+        pytest.skip(f"`{command}` failed (no Debian packages reachable?): {proc.stderr[-500:]}")
 
 
 def run_dora(*args: str, timeout: int = 900, check: bool = True) -> subprocess.CompletedProcess:

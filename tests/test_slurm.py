@@ -3,7 +3,6 @@ preemption by USR2 and an exact resume. Needs root and Debian's Slurm packages (
 when missing); skipped, with the reason, where the machine has neither."""
 import json
 import os
-import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -11,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import DORA_DIR, REPO, VENV_BIN, read_history
+from conftest import DORA_DIR, REPO, VENV_BIN, ensure_debian_packages, read_history
 
 pytestmark = pytest.mark.slurm
 
@@ -24,14 +23,7 @@ def _install_slurm() -> None:
     from audiocraft_mmd.slurm.local import install_command, missing_slurm_programs
     if os.geteuid() != 0:
         pytest.skip("the local Slurm runs its daemons as root; this test runs as a user")
-    if not missing_slurm_programs():
-        return
-    if shutil.which('apt-get') is None:
-        pytest.skip(f"Slurm is not installed and there is no apt-get to run `{install_command()}`")
-    proc = subprocess.run(install_command().split(), capture_output=True, text=True, timeout=600,
-                          env=dict(os.environ, DEBIAN_FRONTEND='noninteractive'))
-    if proc.returncode or missing_slurm_programs():
-        pytest.skip(f"`{install_command()}` failed (no Debian packages reachable?): {proc.stderr[-500:]}")
+    ensure_debian_packages('Slurm', install_command(), lambda: not missing_slurm_programs())
 
 
 @pytest.fixture(scope='module')
