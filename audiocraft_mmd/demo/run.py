@@ -174,14 +174,20 @@ def label_of(weight: float, sweep: bool) -> str:
     return 'baseline' if weight == 0 else 'EnCodec-MMD'
 
 
+def epoch_schedule(steps: int) -> tp.Tuple[int, int]:
+    """(epochs, updates per epoch) of a ``steps``-step run: epochs of at most `UPDATES_PER_EPOCH` updates (the
+    train split's ``num_samples`` is set to match, so that an epoch is not cut short by the loader)."""
+    updates = min(steps, UPDATES_PER_EPOCH)
+    return -(-steps // updates), updates
+
+
 def demo_xps(manifests: tp.Dict[str, Path], start: str, settings: DemoSettings) -> tp.List[DemoXP]:
     """Every (weight, seed) XP, fine-tuned from ``start`` (a ``continue_from`` value) on the same data.
 
     Weight-0 XPs do not name ``mmd.scale`` (nothing is trained with it), so runs with another
     ``--scale`` reuse them.
     """
-    updates = min(settings.steps, UPDATES_PER_EPOCH)
-    epochs = -(-settings.steps // updates)
+    epochs, updates = epoch_schedule(settings.steps)
     common = [SOLVER, f'datasource.train={manifests["train"]}', f'datasource.valid={manifests["valid"]}',
               'datasource.evaluate=null', 'datasource.generate=null', f'continue_from={start}',
               f'optim.epochs={epochs}', f'optim.updates_per_epoch={updates}',

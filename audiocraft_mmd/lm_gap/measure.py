@@ -5,6 +5,7 @@ flatten LM predicts them one after the other, so it models their joint. The diff
 held-out NLLs (in bits per frame, summed over the K codebooks) is what parallel prediction loses on
 those tokens, the quantity the paper's argument is about.
 """
+import math
 import time
 import typing as tp
 from dataclasses import dataclass
@@ -16,27 +17,17 @@ from audiocraft.models.encodec import CompressionModel
 from audiocraft.models.lm import LMModel
 from audiocraft.modules.conditioners import ConditioningAttributes
 
-from ..metrics.codec import iter_segments
+from ..metrics.codec import iter_segments, stack_batches
 
-LOG2 = float(torch.log(torch.tensor(2.)))
+LOG2 = math.log(2.)
 
 
 @torch.no_grad()
 def encode_segments(codec: CompressionModel, manifest: Path, segment_duration: float,
                     max_segments: tp.Optional[int] = None, batch_size: int = 8) -> torch.Tensor:
     """Codes [N, K, T] of the consecutive ``segment_duration`` segments of every file of ``manifest``."""
-    codes, batch = [], []
-
-    def flush() -> None:
-        if batch:
-            codes.append(codec.encode(torch.stack(batch))[0].cpu())
-            batch.clear()
-
-    for segment in iter_segments(manifest, codec.sample_rate, codec.channels, segment_duration, max_segments):
-        batch.append(segment)
-        if len(batch) == batch_size:
-            flush()
-    flush()
+    segments = iter_segments(manifest, codec.sample_rate, codec.channels, segment_duration, max_segments)
+    codes = [codec.encode(batch)[0].cpu() for batch in stack_batches(segments, batch_size)]
     if not codes:
         raise ValueError(f"no segment of {segment_duration:g} s in {manifest}")
     return torch.cat(codes)

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from audiocraft.models.encodec import CompressionModel
 
-from ..demo.run import (BATCH_SIZE, UPDATES_PER_EPOCH, DemoSettings, DemoXP, demo_xps, failed_checks, measure,
+from ..demo.run import (BATCH_SIZE, DemoSettings, DemoXP, demo_xps, epoch_schedule, failed_checks, measure,
                         prepare_music, resolve_start, train_xps)
 from ..errors import ConfigurationError
 from ..stats import Interval, mean_interval
@@ -82,11 +82,11 @@ def tokenizer_xps(manifests: tp.Dict[str, Path], start: str, settings: LMGapSett
     return {'baseline': baseline, 'MMD-parallel': mmd_parallel, 'MMD-delay': mmd_delay}
 
 
-def lm_xps(codecs: tp.Dict[str, DemoXP], manifests: tp.Dict[str, Path], settings: LMGapSettings) -> tp.List[DemoXP]:
-    """One LM per (tokenizer, pattern, seed): the same LM size, steps, data and seeds for every pattern."""
-    updates = min(settings.lm_steps, UPDATES_PER_EPOCH)
-    epochs = -(-settings.lm_steps // updates)
-    xps = []
+def lm_xps(codecs: tp.Dict[str, DemoXP], manifests: tp.Dict[str, Path],
+           settings: LMGapSettings) -> tp.Dict[tp.Tuple[str, str, int], DemoXP]:
+    """{(tokenizer, pattern, seed): LM XP}: the same LM size, steps, data and seeds for every pattern."""
+    epochs, updates = epoch_schedule(settings.lm_steps)
+    xps = {}
     for tokenizer, codec in codecs.items():
         assert codec.folder is not None
         common = [LM_SOLVER, f'compression_model_checkpoint=//sig/{codec.folder.name}',
@@ -97,8 +97,9 @@ def lm_xps(codecs: tp.Dict[str, DemoXP], manifests: tp.Dict[str, Path], settings
             common.append(f'schedule.cosine.warmup={settings.lm_steps // 2}')
         for pattern, pattern_argv in PATTERN_ARGV.items():
             for seed in range(settings.seeds):
-                xps.append(DemoXP(f'{tokenizer} {pattern}', 0., seed, [*common, *pattern_argv, f'seed={seed}'],
-                                  epochs * updates, epochs))
+                xps[tokenizer, pattern, seed] = DemoXP(f'{tokenizer} {pattern}', 0., seed,
+                                                       [*common, *pattern_argv, f'seed={seed}'], epochs * updates,
+                                                       epochs)
     return xps
 
 
@@ -274,9 +275,10 @@ def run_lm_gap(out: Path, cache: Path, audio: tp.Optional[Path] = None,
           f"seed {settings.codec_seed}, MMD weight {settings.weight:g}; XPs in {out / 'dora'}", flush=True)
     train_xps(list(codecs.values()), out / 'dora', settings.jobs)
     lms = lm_xps(codecs, manifests, settings)
+    lm_steps = next(iter(lms.values())).steps
     print(f"LMs: delay and flatten ({LM_SOLVER}) on each tokenizer, seeds 0-{settings.seeds - 1}, "
-          f"{lms[0].steps} steps each, {settings.jobs} at a time", flush=True)
-    train_xps(lms, out / 'dora', settings.jobs)
+          f"{lm_steps} steps each, {settings.jobs} at a time", flush=True)
+    train_xps(list(lms.values()), out / 'dora', settings.jobs)
 
     torch.set_num_threads(1)  # generation times with one thread, as each training job had
     audio_dir = out / 'audio'
@@ -291,9 +293,9 @@ def run_lm_gap(out: Path, cache: Path, audio: tp.Optional[Path] = None,
                                            DemoSettings(segment_duration=CODEC_SEGMENT_SECONDS),
                                            f'measuring {tokenizer}', cache=codec_xp.folder / 'demo_measurement.json')
         codec, _ = load_codec(codec_file)
-        mine = [xp for xp in lms if xp.label.startswith(tokenizer + ' ')]
+        mine = {(pattern, seed): xp for (name, pattern, seed), xp in lms.items() if name == tokenizer}
         if lm_duration is None:
-            lm_duration = float(_lm_segment_duration(mine[0]))
+            lm_duration = float(_lm_segment_duration(next(iter(mine.values()))))
         tokens_file = codec_xp.folder / f'lm_gap_tokens_{lm_duration:g}s_{settings.max_segments}.pt'
         if tokens_file.is_file():
             held_out = torch.load(tokens_file)
@@ -301,16 +303,15 @@ def run_lm_gap(out: Path, cache: Path, audio: tp.Optional[Path] = None,
             held_out = encode_segments(codec, manifests['evaluate'], lm_duration, settings.max_segments)
             torch.save(held_out, tokens_file)
         measured = {}
-        for xp in mine:
+        for (pattern, seed), xp in mine.items():
             assert xp.folder is not None
-            pattern = xp.label.split(' ')[-1]
-            wav = audio_dir / f'{tokenizer}-{pattern}-lm.wav' if xp.seed == 0 else None
-            measured[(pattern, xp.seed)] = measure_lm(xp.folder, codec, held_out, settings, wav, xp.seed)
+            wav = audio_dir / f'{tokenizer}-{pattern}-lm.wav' if seed == 0 else None
+            measured[pattern, seed] = measure_lm(xp.folder, codec, held_out, settings, wav, seed)
         marginal = sum(marginal_bits_per_codebook(held_out))
         runs[tokenizer] = [{**with_marginals(gap_figures(measured[('delay', seed)], measured[('flatten', seed)]),
                                              marginal), 'seed': seed,
-                            'delay_sig': _sig(lms, tokenizer, 'delay', seed),
-                            'flatten_sig': _sig(lms, tokenizer, 'flatten', seed)}
+                            'delay_sig': mine['delay', seed].folder.name,
+                            'flatten_sig': mine['flatten', seed].folder.name}
                            for seed in range(settings.seeds)]
         original, reconstruction = _held_out_clip(codec, manifests['evaluate'], settings.generate_seconds)
         if not sections:  # the same audio for every tokenizer
@@ -331,7 +332,7 @@ def run_lm_gap(out: Path, cache: Path, audio: tp.Optional[Path] = None,
     first = runs[TOKENIZERS[0]][0]
     header = (f"Held-out track(s) of {manifests['evaluate']}: segments of {lm_duration:g} s (the LMs' training "
               f"length), {first['positions']:,} positions predicted by both patterns per LM; LMs of "
-              f"{first['params']:,} parameters, {lms[0].steps} steps; mean ± 95 % interval over {settings.seeds} "
+              f"{first['params']:,} parameters, {lm_steps} steps; mean ± 95 % interval over {settings.seeds} "
               f"LM seed(s); generation of {settings.generate_seconds:g} s.")
     table = format_table(summary)
     verdict = prediction(summary, untrained_lms(runs))
@@ -354,12 +355,6 @@ def run_lm_gap(out: Path, cache: Path, audio: tp.Optional[Path] = None,
     page = write_listening_page(out / 'report.html', 'audiocraft-mmd lm-gap', verdict, [page_table], [plot], sections)
     print(f"Wrote {out / 'lm_gap.json'}, {plot} and {page}")
     return report
-
-
-def _sig(lms: tp.Sequence[DemoXP], tokenizer: str, pattern: str, seed: int) -> str:
-    xp = next(x for x in lms if x.label == f'{tokenizer} {pattern}' and x.seed == seed)
-    assert xp.folder is not None
-    return xp.folder.name
 
 
 def _lm_segment_duration(xp: DemoXP) -> float:

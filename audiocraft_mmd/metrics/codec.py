@@ -78,6 +78,18 @@ def iter_segments(manifest_dir: tp.Union[str, Path], sample_rate: int, channels:
             yield wav[:, start:start + length]
 
 
+def stack_batches(segments: tp.Iterable[torch.Tensor], batch_size: int) -> tp.Iterator[torch.Tensor]:
+    """Segments [C, L] stacked ``batch_size`` at a time into [B, C, L] (the last batch may be smaller)."""
+    batch: tp.List[torch.Tensor] = []
+    for segment in segments:
+        batch.append(segment)
+        if len(batch) == batch_size:
+            yield torch.stack(batch)
+            batch = []
+    if batch:
+        yield torch.stack(batch)
+
+
 @dataclass
 class Check:
     """One working-codec check: its name, whether it passed, and the numbers behind it."""
@@ -342,14 +354,9 @@ def measure_codec(model: CompressionModel, manifest_dir: tp.Union[str, Path], cf
     """Measure a codec on a manifest cut into consecutive segments (see `iter_segments`, `CodecMeter`)."""
     meter = CodecMeter(model, cfg, macro_clips=macro_clips, seed=seed, alignments=alignments, pattern=pattern)
     segments = iter_segments(manifest_dir, model.sample_rate, model.channels, segment_duration, max_segments)
-    batch: tp.List[torch.Tensor] = []
-    for segment in tqdm(segments, total=max_segments, desc=desc, unit='segment', disable=not progress, leave=False):
-        batch.append(segment)
-        if len(batch) == batch_size:
-            meter.update(torch.stack(batch))
-            batch.clear()
-    if batch:
-        meter.update(torch.stack(batch))
+    progress_bar = tqdm(segments, total=max_segments, desc=desc, unit='segment', disable=not progress, leave=False)
+    for batch in stack_batches(progress_bar, batch_size):
+        meter.update(batch)
     if meter.num_clips == 0:
         raise MissingDataError(f"{manifest_dir}: no audio file is at least {segment_duration} s long; "
                                "lower --segment-duration.")
@@ -357,4 +364,4 @@ def measure_codec(model: CompressionModel, manifest_dir: tp.Union[str, Path], cf
 
 
 __all__ = ['Check', 'CodecMeasurement', 'CodecMeter', 'format_measurement', 'iter_segments', 'manifest_file', 'measure_codec',
-           'working_codec_checks']
+           'stack_batches', 'working_codec_checks']
