@@ -139,6 +139,10 @@ def test_demo_checks_its_arguments_before_any_work(tmp_path):
     assert proc.returncode == 2
     for message in ('--steps must be >= 1', '--seeds must be >= 1', '--weight must be > 0'):
         assert message in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1  # one line, every problem named
+    proc = demo('--start-steps', '4000', '--out', str(tmp_path / 'demo'), '--cache', str(tmp_path / 'cache'))
+    assert proc.returncode == 2 and proc.stderr.strip() == (
+        'error: --start-steps 4000 trains a start codec: it needs --start train (--start shipped is already trained).')
     assert 'Traceback' not in proc.stderr and not (tmp_path / 'cache').exists() and not (tmp_path / 'demo').exists()
 
 
@@ -204,3 +208,20 @@ def test_demo_quantizer_overrides_reach_every_xp_and_keep_outputs_apart(tmp_path
     for rvq_xp, pvq_xp in pairs:  # same settings but the quantizer: other XPs (composing a config is slow: 2 pairs)
         assert main.get_xp(rvq_xp.argv).sig != main.get_xp(pvq_xp.argv).sig
     assert (rvq.report_name, pvq.report_name) == ('report-standardized', 'report-pvq-dropout-standardized')
+
+
+def test_start_steps_lengthen_only_the_start_codec_and_keep_the_shipped_recipe_at_the_default(tmp_path):
+    from audiocraft_mmd.demo.run import START_ARGV, START_STEPS, DemoSettings, start_xp
+    from audiocraft_mmd.errors import ConfigurationError
+    manifests = {split: tmp_path / split for split in ('train', 'valid', 'evaluate')}
+    default = start_xp(manifests, DemoSettings(start='train'))
+    assert START_STEPS == 2000 and 'optim.epochs=40' in START_ARGV and 'optim.updates_per_epoch=50' in START_ARGV
+    assert default.argv[:len(START_ARGV)] == START_ARGV and (default.steps, default.epochs) == (2000, 40)
+    longer = start_xp(manifests, DemoSettings(start='train', start_steps=4000, quantizer='pvq-dropout'))
+    assert (longer.steps, longer.epochs) == (4000, 80)
+    assert [a for a in longer.argv if a.startswith('optim.')] == ['optim.epochs=80', 'optim.updates_per_epoch=50']
+    assert longer.argv[-4:-2] == ['encodec.quantizer=pvq', 'pvq.q_dropout=true']
+    for steps in (0, 4010):
+        with pytest.raises(ConfigurationError, match='--start-steps must be a positive multiple of 50'):
+            DemoSettings(start='train', start_steps=steps).validate()
+    DemoSettings(start='train', start_steps=4000, quantizer='pvq').validate()

@@ -1,6 +1,6 @@
 """`audiocraft-mmd lm-gap`'s figures on constructed inputs: the gap over the positions both patterns predict,
 the NLL of an LM whose every prediction is uniform, and a prediction sentence that never claims more than
-its intervals show. (The command end to end: tests/test_demo.py.)"""
+its intervals show; the tokenizers of `--quantizer`. (The command end to end: tests/test_demo.py.)"""
 import math
 
 import pytest
@@ -78,3 +78,25 @@ def test_lms_that_do_not_beat_the_codebook_marginals_get_no_verdict():
 def test_negative_gaps_are_named_as_a_learning_speed_effect():
     sentence = prediction(_summary({'baseline': (-0.17, 0.1), 'MMD-parallel': (-0.12, 0.1), 'MMD-delay': (-0.12, 0.07)}))
     assert sentence.startswith('The prediction does not show') and 'Every gap is negative' in sentence
+
+
+def test_lm_gap_quantizer_trains_the_demos_codecs_of_that_quantizer_and_names_its_outputs(tmp_path):
+    from audiocraft_mmd.demo.run import DemoSettings, demo_xps
+    from audiocraft_mmd.errors import ConfigurationError
+    from audiocraft_mmd.lm_gap.run import LMGapSettings, tokenizer_xps
+    manifests = {split: tmp_path / split for split in ('train', 'valid', 'evaluate')}
+    settings = LMGapSettings(quantizer='pvq-dropout', start='train', start_steps=4000)
+    settings.validate()
+    tokenizers = tokenizer_xps(manifests, '//pretrained/start.th', settings)
+    overrides = ['encodec.quantizer=pvq', 'pvq.q_dropout=true']
+    assert all(all(arg in xp.argv for arg in overrides) for xp in tokenizers.values())
+    # the demo run with the same --quantizer/--start/--start-steps trained the baseline and MMD-delay (reused)
+    demo = DemoSettings(quantizer='pvq-dropout', start='train', start_steps=4000)
+    seed0 = {xp.weight: xp.argv for xp in demo_xps(manifests, '//pretrained/start.th', demo) if xp.seed == 0}
+    assert tokenizers['baseline'].argv == seed0[0.] and tokenizers['MMD-delay'].argv == seed0[1e3]
+    assert settings.demo_settings().start_steps == 4000
+    assert (LMGapSettings().output_suffix, settings.output_suffix) == ('', '-pvq-dropout')
+    with pytest.raises(ConfigurationError, match='--quantizer pvq needs a start codec with encodec.quantizer=pvq'):
+        LMGapSettings(quantizer='pvq').validate()  # the shipped start codec is an RVQ
+    with pytest.raises(ConfigurationError, match='--start-steps 4000 trains a start codec: it needs --start train'):
+        LMGapSettings(start_steps=4000).validate()

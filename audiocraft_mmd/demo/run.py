@@ -29,10 +29,12 @@ UPDATES_PER_EPOCH = 50
 START_CODEC = Path(__file__).with_name('start_codec.th')
 BATCH_SIZE = 8  # the debug codec's
 # How the shipped start codec was trained (with the demo music's train and valid splits): 40 epochs of 50
-# updates, MMD measured but not trained. `--start train` runs this on the data given.
-START_EPOCHS, START_STEPS = 40, 2000
-START_ARGV = [SOLVER, 'datasource.evaluate=null', 'datasource.generate=null', f'optim.epochs={START_EPOCHS}',
-              'optim.updates_per_epoch=50', 'mmd.weight=0', 'seed=2036']
+# updates, MMD measured but not trained. `--start train` runs this on the data given (`--start-steps`: more
+# epochs of 50 updates).
+START_STEPS = 2000
+START_ARGV = [SOLVER, 'datasource.evaluate=null', 'datasource.generate=null',
+              f'optim.epochs={START_STEPS // UPDATES_PER_EPOCH}', f'optim.updates_per_epoch={UPDATES_PER_EPOCH}',
+              'mmd.weight=0', 'seed=2036']
 DEMO_WEIGHT = 1e3  # the paper's
 DEMO_SCALE = 'standardized'
 DEMO_STEPS = 200
@@ -83,6 +85,7 @@ class DemoSettings:
     max_segments: tp.Optional[int] = None
     jobs: int = field(default_factory=lambda: max(1, min(2, os.cpu_count() or 1)))
     quantizer: str = 'rvq'
+    start_steps: int = START_STEPS
 
     @property
     def quantizer_argv(self) -> tp.List[str]:
@@ -117,6 +120,19 @@ class DemoSettings:
             problems.append(f"--segments must be >= 1, got {self.max_segments}")
         if self.jobs < 1:
             problems.append(f"--jobs must be >= 1, got {self.jobs}")
+        problems += self.start_problems()
+        if problems:
+            raise ConfigurationError('; '.join(problems) + '.')
+
+    def start_problems(self) -> tp.List[str]:
+        """What is wrong with ``--start``, ``--start-steps`` and ``--quantizer`` together (shared with lm-gap)."""
+        problems = []
+        if self.start_steps < UPDATES_PER_EPOCH or self.start_steps % UPDATES_PER_EPOCH:
+            problems.append(f"--start-steps must be a positive multiple of {UPDATES_PER_EPOCH} (epochs of "
+                            f"{UPDATES_PER_EPOCH} updates), got {self.start_steps}")
+        elif self.start_steps != START_STEPS and self.start != 'train':
+            problems.append(f"--start-steps {self.start_steps} trains a start codec: it needs --start train "
+                            f"(--start {self.start} is already trained)")
         if self.start == 'shipped' and not START_CODEC.is_file():
             problems.append(f"the shipped start codec {START_CODEC} is missing: reinstall the package or pass "
                             "--start train")
@@ -126,8 +142,7 @@ class DemoSettings:
             problem = self._start_quantizer_problem()
             if problem:
                 problems.append(problem)
-        if problems:
-            raise ConfigurationError('; '.join(problems) + '.')
+        return problems
 
 
     def _start_quantizer_problem(self) -> tp.Optional[str]:
@@ -153,7 +168,7 @@ class DemoSettings:
         if have == wanted:
             return None
         return (f"--quantizer {self.quantizer} needs a start codec with encodec.quantizer={wanted}, but {what} has "
-                f"{have}: pass --start train (trains a {self.quantizer} start codec, {START_STEPS} steps) or a "
+                f"{have}: pass --start train (trains a {self.quantizer} start codec, {self.start_steps} steps) or a "
                 f"{wanted} codec")
 
 
@@ -255,10 +270,14 @@ def _follow(proc: subprocess.Popen, bar: tqdm, log: tp.List[str]) -> None:
 
 
 def start_xp(manifests: tp.Dict[str, Path], settings: DemoSettings) -> DemoXP:
-    """The XP of ``--start train``: `START_ARGV`, the ``--quantizer`` overrides and the data."""
-    return DemoXP('start codec', 0., 2036, [*START_ARGV, *settings.quantizer_argv,
+    """The XP of ``--start train``: `START_ARGV` (``--start-steps`` epochs of 50 updates), the ``--quantizer``
+    overrides and the data. At the default steps its argv is `START_ARGV`'s, so its signature is the shipped
+    codec's recipe's."""
+    epochs = settings.start_steps // UPDATES_PER_EPOCH
+    argv = [f'optim.epochs={epochs}' if arg.startswith('optim.epochs=') else arg for arg in START_ARGV]
+    return DemoXP('start codec', 0., 2036, [*argv, *settings.quantizer_argv,
                                             f'datasource.train={manifests["train"]}',
-                                            f'datasource.valid={manifests["valid"]}'], START_STEPS, START_EPOCHS)
+                                            f'datasource.valid={manifests["valid"]}'], settings.start_steps, epochs)
 
 
 def resolve_start(settings: DemoSettings, manifests: tp.Dict[str, Path], out: Path) -> tp.Tuple[str, str]:
@@ -275,7 +294,7 @@ def resolve_start(settings: DemoSettings, manifests: tp.Dict[str, Path], out: Pa
         return f'//pretrained/{START_CODEC}', f"shipped start codec {START_CODEC.name} (demo music, {START_STEPS} steps)"
     if settings.start == 'train':
         xp = start_xp(manifests, settings)
-        print(f"Training the start codec ({settings.quantizer}) on {manifests['train']}: {START_STEPS} steps",
+        print(f"Training the start codec ({settings.quantizer}) on {manifests['train']}: {settings.start_steps} steps",
               flush=True)
         train_xps([xp], out / 'dora', 1)
         assert xp.folder is not None
@@ -284,7 +303,8 @@ def resolve_start(settings: DemoSettings, manifests: tp.Dict[str, Path], out: Pa
             allow_audiocraft_checkpoints()  # export_encodec's torch.load reads the XP's OmegaConf config
             export_encodec(xp.folder / 'checkpoint.th', exported)
         return (f'//pretrained/{exported.resolve()}',
-                f"{settings.quantizer} start codec trained on {manifests['train']} (XP {xp.folder.name})")
+                f"{settings.quantizer} start codec trained on {manifests['train']}, {settings.start_steps} steps "
+                f"(XP {xp.folder.name})")
     source = locate_compression_model(settings.start)
     if source.kind == 'checkpoint':
         return str(source.path), f"start codec {settings.start}"

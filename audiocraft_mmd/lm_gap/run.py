@@ -15,8 +15,8 @@ from pathlib import Path
 import torch
 from audiocraft.models.encodec import CompressionModel
 
-from ..demo.run import (BATCH_SIZE, DemoSettings, DemoXP, demo_xps, epoch_schedule, failed_checks, measure,
-                        prepare_music, resolve_start, train_xps)
+from ..demo.run import (BATCH_SIZE, START_STEPS, DemoSettings, DemoXP, demo_xps, epoch_schedule, failed_checks,
+                        measure, prepare_music, resolve_start, train_xps)
 from ..errors import ConfigurationError
 from ..stats import Interval, mean_interval
 
@@ -49,6 +49,14 @@ class LMGapSettings:
     max_segments: tp.Optional[int] = None
     start: str = 'shipped'
     jobs: int = field(default_factory=lambda: max(1, min(2, os.cpu_count() or 1)))
+    quantizer: str = 'rvq'
+    start_steps: int = START_STEPS
+
+    @property
+    def output_suffix(self) -> str:
+        """'' for the RVQ, else ``-QUANTIZER``: ends the names of the json, the plot, the page and the audio
+        folder, so runs of several quantizers in one ``--out`` keep their own reports."""
+        return '' if self.quantizer == 'rvq' else f'-{self.quantizer}'
 
     def validate(self) -> None:
         problems = []
@@ -61,13 +69,15 @@ class LMGapSettings:
             problems.append(f"--generate-seconds must be > 0, got {self.generate_seconds:g}")
         if self.max_segments is not None and self.max_segments < 1:
             problems.append(f"--segments must be >= 1, got {self.max_segments}")
+        problems += self.demo_settings().start_problems()
         if problems:
             raise ConfigurationError('; '.join(problems) + '.')
 
     def demo_settings(self) -> DemoSettings:
-        """The demo's settings for the tokenizers: its baseline and MMD-delay XPs are these codecs at the same seed."""
+        """The demo's settings for the tokenizers: its baseline and MMD-delay XPs are these codecs at the same seed
+        (a demo run with the same ``--quantizer``, ``--start`` and ``--start-steps`` trained them)."""
         return DemoSettings(steps=self.codec_steps, seeds=self.codec_seed + 1, weight=self.weight, start=self.start,
-                            jobs=self.jobs)
+                            jobs=self.jobs, quantizer=self.quantizer, start_steps=self.start_steps)
 
 
 def tokenizer_xps(manifests: tp.Dict[str, Path], start: str, settings: LMGapSettings) -> tp.Dict[str, DemoXP]:
@@ -235,7 +245,7 @@ def prediction(summary: tp.Dict[str, tp.Dict[str, Interval]], untrained: tp.Sequ
     return f"The prediction does not show: gap (bits/frame) {text}.{negative}"
 
 
-def plot_gap(runs: tp.Dict[str, tp.List[dict]], path: Path) -> Path:
+def plot_gap(runs: tp.Dict[str, tp.List[dict]], path: Path, quantizer: str = 'rvq') -> Path:
     """Per tokenizer (mean, 95 % interval, each seed a dot): how far each LM's NLL is below the codebook
     marginals', and the gap delay - flatten, in bits per frame (the paper's Table 2 by likelihood)."""
     from ..plotting import pyplot, save_figure
@@ -253,14 +263,16 @@ def plot_gap(runs: tp.Dict[str, tp.List[dict]], path: Path) -> Path:
         ax.axhline(0, color='k', linewidth=0.6)
         ax.set_xticks(range(len(names)), names, fontsize=8)
         ax.set_title(f"{title} (bits/frame)", fontsize=9)
-    fig.suptitle('audiocraft-mmd lm-gap: held-out NLL, mean and 95 % interval over LM seeds', fontsize=10)
+    fig.suptitle(f'audiocraft-mmd lm-gap ({quantizer} tokenizers): held-out NLL, mean and 95 % interval over LM '
+                 'seeds', fontsize=10)
     return save_figure(fig, path)
 
 
 def run_lm_gap(out: Path, cache: Path, audio: tp.Optional[Path] = None,
                settings: tp.Optional[LMGapSettings] = None) -> dict:
     """Train the tokenizers and their LMs, measure, print the table and the prediction, write ``lm_gap.json``,
-    ``lm_gap.png``, the wav files and ``report.html`` in ``out``."""
+    ``lm_gap.png``, the wav files (``audio/``) and ``report.html`` in ``out`` (with ``-QUANTIZER`` before the
+    extension for a ``--quantizer`` other than rvq)."""
     from .audio import write_wav
     from .measure import encode_segments, marginal_bits_per_codebook
     from .page import AudioClip, PageSection, PageTable, write_listening_page
@@ -271,8 +283,9 @@ def run_lm_gap(out: Path, cache: Path, audio: tp.Optional[Path] = None,
     manifests = prepare_music(out, cache, audio, max(settings.generate_seconds, CODEC_SEGMENT_SECONDS))
     start, start_text = resolve_start(settings.demo_settings(), manifests, out)
     codecs = tokenizer_xps(manifests, start, settings)
-    print(f"Tokenizers {', '.join(codecs)}: fine-tuned from the {start_text}, {settings.codec_steps} steps, codec "
-          f"seed {settings.codec_seed}, MMD weight {settings.weight:g}; XPs in {out / 'dora'}", flush=True)
+    print(f"Tokenizers {', '.join(codecs)} ({settings.quantizer}): fine-tuned from the {start_text}, "
+          f"{settings.codec_steps} steps, codec seed {settings.codec_seed}, MMD weight {settings.weight:g}; XPs in "
+          f"{out / 'dora'}", flush=True)
     train_xps(list(codecs.values()), out / 'dora', settings.jobs)
     lms = lm_xps(codecs, manifests, settings)
     lm_steps = next(iter(lms.values())).steps
@@ -281,7 +294,8 @@ def run_lm_gap(out: Path, cache: Path, audio: tp.Optional[Path] = None,
     train_xps(list(lms.values()), out / 'dora', settings.jobs)
 
     torch.set_num_threads(1)  # generation times with one thread, as each training job had
-    audio_dir = out / 'audio'
+    suffix = settings.output_suffix
+    audio_dir = out / f'audio{suffix}'
     lm_duration = None
     runs: tp.Dict[str, tp.List[dict]] = {}
     codec_figures = {}
@@ -349,11 +363,13 @@ def run_lm_gap(out: Path, cache: Path, audio: tp.Optional[Path] = None,
               'segment_seconds': lm_duration, 'prediction': verdict, 'codecs': codec_figures,
               'codec_sigs': {name: xp.folder.name for name, xp in codecs.items() if xp.folder is not None},
               'runs': runs, 'summary': {name: {k: v.to_dict() for k, v in s.items()} for name, s in summary.items()}}
-    (out / 'lm_gap.json').write_text(json.dumps(report, indent=2))
-    plot = plot_gap(runs, out / 'lm_gap.png')
+    report_file = out / f'lm_gap{suffix}.json'
+    report_file.write_text(json.dumps(report, indent=2))
+    plot = plot_gap(runs, out / f'lm_gap{suffix}.png', settings.quantizer)
     page_table = PageTable(header, ['', *summary], table_rows(summary))
-    page = write_listening_page(out / 'report.html', 'audiocraft-mmd lm-gap', verdict, [page_table], [plot], sections)
-    print(f"Wrote {out / 'lm_gap.json'}, {plot} and {page}")
+    page = write_listening_page(out / f'report{suffix}.html', f'audiocraft-mmd lm-gap ({settings.quantizer})', verdict,
+                                [page_table], [plot], sections)
+    print(f"Wrote {report_file}, {plot} and {page}")
     return report
 
 
