@@ -75,6 +75,17 @@ def test_lms_that_do_not_beat_the_codebook_marginals_get_no_verdict():
     assert sentence.startswith('No verdict: 1 LM(s) do not beat') and 'baseline flatten seed 0' in sentence
 
 
+def test_tokenizers_that_fail_the_working_codec_checks_get_no_verdict():
+    gaps = _summary({'baseline': (0.5, 0.05), 'MMD-parallel': (0.3, 0.05), 'MMD-delay': (0.1, 0.05)})
+    assert prediction(gaps).startswith('The prediction holds')
+    broken = ['baseline: seed 0: reconstructs failed, SI-SNR -0.34 dB (needs >= 0 dB)']
+    sentence = prediction(gaps, broken=broken)
+    assert sentence.startswith('No verdict: 1 tokenizer(s) fail the working-codec checks (baseline: seed 0: '
+                               'reconstructs failed, SI-SNR -0.34 dB (needs >= 0 dB))')
+    assert sentence.endswith('Measured gap (bits/frame): baseline 0.500 ± 0.050, MMD-parallel 0.300 ± 0.050, '
+                             'MMD-delay 0.100 ± 0.050.')
+
+
 def test_negative_gaps_are_named_as_a_learning_speed_effect():
     sentence = prediction(_summary({'baseline': (-0.17, 0.1), 'MMD-parallel': (-0.12, 0.1), 'MMD-delay': (-0.12, 0.07)}))
     assert sentence.startswith('The prediction does not show') and 'Every gap is negative' in sentence

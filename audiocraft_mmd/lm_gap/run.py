@@ -217,14 +217,20 @@ def untrained_lms(runs: tp.Dict[str, tp.List[dict]]) -> tp.List[str]:
             if not run[f'{pattern}_bits'] < run['marginal_bits']]
 
 
-def prediction(summary: tp.Dict[str, tp.Dict[str, Interval]], untrained: tp.Sequence[str] = ()) -> str:
+def prediction(summary: tp.Dict[str, tp.Dict[str, Interval]], untrained: tp.Sequence[str] = (),
+               broken: tp.Sequence[str] = ()) -> str:
     """The paper's prediction, gap(MMD-delay) < gap(MMD-parallel) <= gap(baseline), against the numbers: what
-    the means say, whether the 95 % intervals separate them, and first whether every LM learned more than the
+    the means say, whether the 95 % intervals separate them, and first whether every tokenizer is a working codec
+    (``broken``: those that fail the demo's checks, with the failures) and every LM learned more than the
     codebook marginals (``untrained``: those that did not, from `untrained_lms`)."""
     gaps = {name: figures['gap_bits'] for name, figures in summary.items()}
     if not all(name in gaps for name in TOKENIZERS):
         return "The prediction compares baseline, MMD-parallel and MMD-delay; not all three were measured."
     text = ', '.join(f"{name} {gaps[name].format('.3f')}" for name in TOKENIZERS)
+    if broken:
+        return (f"No verdict: {len(broken)} tokenizer(s) fail the working-codec checks ({'; '.join(broken)}), and a "
+                f"comparison is evidence only between working codecs; train a better start codec (--start-steps). "
+                f"Measured gap (bits/frame): {text}.")
     if untrained:
         return (f"No verdict: {len(untrained)} LM(s) do not beat the NLL of the codebook marginals (bits/frame: "
                 f"{'; '.join(untrained)}), so the gap measures how far each LM is from converged, not what parallel "
@@ -349,7 +355,9 @@ def run_lm_gap(out: Path, cache: Path, audio: tp.Optional[Path] = None,
               f"{first['params']:,} parameters, {lm_steps} steps; mean ± 95 % interval over {settings.seeds} "
               f"LM seed(s); generation of {settings.generate_seconds:g} s.")
     table = format_table(summary)
-    verdict = prediction(summary, untrained_lms(runs))
+    broken = [f"{tokenizer}: {'; '.join(failures)}" for tokenizer, figures in codec_figures.items()
+              if (failures := failed_checks([{**figures, 'seed': settings.codec_seed}]))]
+    verdict = prediction(summary, untrained_lms(runs), broken)
     print('\n' + header)
     print(table)
     print('\nTokenizers (working-codec checks on the held-out song, 5 s segments):')
