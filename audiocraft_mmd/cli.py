@@ -151,6 +151,26 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_codec_options(command: argparse.ArgumentParser) -> None:
+    """The options `demo` and `lm-gap` share: the start codec, the quantizer, the jobs and the music's segments."""
+    from .demo.run import QUANTIZERS, START_STEPS, UPDATES_PER_EPOCH
+    command.add_argument('--start', default='shipped',
+                         help="the codec every codec is fine-tuned from: 'shipped' (default, trained on the demo "
+                              "music), 'train' (train it on the given music first, ~20 min on one core) or a "
+                              "compression model (//sig/SIG, a checkpoint or an exported file)")
+    command.add_argument('--start-steps', type=int, default=START_STEPS,
+                         help=f"with --start train: steps of the start codec, a multiple of {UPDATES_PER_EPOCH} "
+                              f"(default {START_STEPS}, the shipped codec's)")
+    command.add_argument('--quantizer', choices=list(QUANTIZERS), default='rvq',
+                         help="EnCodec's quantizer (paper Table 4): rvq (default), pvq (product quantizer) or "
+                              "pvq-dropout (PVQ with hierarchical dropout); pvq* need --start train or a pvq start "
+                              "codec, and their outputs carry the quantizer in their names")
+    command.add_argument('--jobs', type=int, default=None, help="XPs trained at a time (default: 2, or 1 on one core)")
+    command.add_argument('--cache', help="where the prepared music is cached (default "
+                                         "~/.cache/audiocraft-mmd/demo-data)")
+    command.add_argument('--segments', type=int, default=None, help="at most this many held-out segments")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .alignment import PATTERNS
     from .metrics.dependence import CORRECTIONS, DEFAULT_CORRECTION
@@ -159,8 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Independence-promoting MMD loss for AudioCraft codecs (EnCodec-MMD). Training runs through "
                     "Dora: `dora -P audiocraft_mmd run solver=compression/encodec_mmd_debug ...`.")
     commands = parser.add_subparsers(dest='command', metavar='COMMAND')
-    from .demo.run import (DEMO_SCALE, DEMO_SEEDS, DEMO_STEPS, DEMO_WEIGHT, QUANTIZERS, START_STEPS, SWEEP_WEIGHTS,
-                           UPDATES_PER_EPOCH)
+    from .demo.run import DEMO_SCALE, DEMO_SEEDS, DEMO_STEPS, DEMO_WEIGHT, SWEEP_WEIGHTS
     from .losses import SCALES
     demo = commands.add_parser(
         'demo', help="fine-tune a working tiny codec with and without the MMD on real music (CPU, minutes), over "
@@ -177,22 +196,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument('--sweep', action='store_true',
                       help=f"train weights {', '.join(f'{w:g}' for w in SWEEP_WEIGHTS)} instead and plot the paper's "
                            "Fig. 2 with intervals")
-    demo.add_argument('--start', default='shipped',
-                      help="the codec every run is fine-tuned from: 'shipped' (default, trained on the demo music), "
-                           "'train' (train it on the given music first, ~20 min on one core) or a compression model "
-                           "(//sig/SIG, a checkpoint or an exported file)")
-    demo.add_argument('--start-steps', type=int, default=START_STEPS,
-                      help=f"with --start train: steps of the start codec, a multiple of {UPDATES_PER_EPOCH} "
-                           f"(default {START_STEPS}, the shipped codec's)")
-    demo.add_argument('--quantizer', choices=list(QUANTIZERS), default='rvq',
-                      help="EnCodec's quantizer (paper Table 4): rvq (default), pvq (product quantizer) or "
-                           "pvq-dropout (PVQ with hierarchical dropout); pvq* need --start train or a pvq start codec")
-    demo.add_argument('--jobs', type=int, default=None, help="codecs trained at a time (default: 2, or 1 on one core)")
     demo.add_argument('--out', default='demo', help="report-SCALE.json (report-QUANTIZER-SCALE.json), its figure and "
                                                   "the XPs go here (default ./demo)")
-    demo.add_argument('--cache', help="where the prepared music is cached (default ~/.cache/audiocraft-mmd/demo-data)")
     demo.add_argument('--segment-duration', type=float, default=5., help="held-out segment length in s (default 5)")
-    demo.add_argument('--segments', type=int, default=None, help="at most this many held-out segments")
+    _add_codec_options(demo)
     demo.set_defaults(func=_demo)
     slurm = commands.add_parser(
         'slurm-local', help="a one-node Slurm on this machine (root, Debian packages) to try `dora grid` on it")
@@ -216,17 +223,9 @@ def build_parser() -> argparse.ArgumentParser:
     lm_gap.add_argument('--weight', type=float, default=DEMO_WEIGHT, help=f"MMD weight (default {DEMO_WEIGHT:g})")
     lm_gap.add_argument('--generate-seconds', type=float, default=GENERATE_SECONDS,
                         help=f"seconds generated by each LM (default {GENERATE_SECONDS:g})")
-    lm_gap.add_argument('--segments', type=int, default=None, help="at most this many held-out segments")
-    lm_gap.add_argument('--start', default='shipped', help="the start codec of the tokenizers (as demo --start)")
-    lm_gap.add_argument('--start-steps', type=int, default=START_STEPS,
-                        help=f"with --start train: steps of the start codec (as demo --start-steps, default {START_STEPS})")
-    lm_gap.add_argument('--quantizer', choices=list(QUANTIZERS), default='rvq',
-                        help="the tokenizers' quantizer (as demo --quantizer); other than rvq, the outputs are named "
-                             "lm_gap-QUANTIZER.json, report-QUANTIZER.html, ...")
-    lm_gap.add_argument('--jobs', type=int, default=None, help="XPs trained at a time (default: 2, or 1 on one core)")
     lm_gap.add_argument('--out', default='lm-gap', help="lm_gap.json, lm_gap.png, audio/, report.html and the XPs "
                                                       "(default ./lm-gap; --out of a demo run reuses its codecs)")
-    lm_gap.add_argument('--cache', help="where the prepared music is cached (default ~/.cache/audiocraft-mmd/demo-data)")
+    _add_codec_options(lm_gap)
     lm_gap.set_defaults(func=_lm_gap)
     setup = commands.add_parser('setup', help="locate (or fetch once and cache) audiocraft's Hydra config tree")
     setup.set_defaults(func=_setup)
