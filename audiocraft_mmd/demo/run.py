@@ -32,9 +32,16 @@ BATCH_SIZE = 8  # the debug codec's
 # updates, MMD measured but not trained. `--start train` runs this on the data given (`--start-steps`: more
 # epochs of 50 updates).
 START_STEPS = 2000
-START_ARGV = [SOLVER, 'datasource.evaluate=null', 'datasource.generate=null',
-              f'optim.epochs={START_STEPS // UPDATES_PER_EPOCH}', f'optim.updates_per_epoch={UPDATES_PER_EPOCH}',
-              'mmd.weight=0', 'seed=2036']
+
+
+def start_argv(steps: int = START_STEPS) -> tp.List[str]:
+    """The start codec's recipe for ``steps`` (a multiple of `UPDATES_PER_EPOCH`), without the data."""
+    return [SOLVER, 'datasource.evaluate=null', 'datasource.generate=null',
+            f'optim.epochs={steps // UPDATES_PER_EPOCH}', f'optim.updates_per_epoch={UPDATES_PER_EPOCH}',
+            'mmd.weight=0', 'seed=2036']
+
+
+START_ARGV = start_argv()  # the shipped codec's
 DEMO_WEIGHT = 1e3  # the paper's
 DEMO_SCALE = 'standardized'
 DEMO_STEPS = 200
@@ -270,14 +277,12 @@ def _follow(proc: subprocess.Popen, bar: tqdm, log: tp.List[str]) -> None:
 
 
 def start_xp(manifests: tp.Dict[str, Path], settings: DemoSettings) -> DemoXP:
-    """The XP of ``--start train``: `START_ARGV` (``--start-steps`` epochs of 50 updates), the ``--quantizer``
-    overrides and the data. At the default steps its argv is `START_ARGV`'s, so its signature is the shipped
-    codec's recipe's."""
-    epochs = settings.start_steps // UPDATES_PER_EPOCH
-    argv = [f'optim.epochs={epochs}' if arg.startswith('optim.epochs=') else arg for arg in START_ARGV]
-    return DemoXP('start codec', 0., 2036, [*argv, *settings.quantizer_argv,
+    """The XP of ``--start train``: `start_argv` of ``--start-steps``, the ``--quantizer`` overrides and the data.
+    At the default steps its argv is `START_ARGV`'s, so its signature is the shipped codec's recipe's."""
+    return DemoXP('start codec', 0., 2036, [*start_argv(settings.start_steps), *settings.quantizer_argv,
                                             f'datasource.train={manifests["train"]}',
-                                            f'datasource.valid={manifests["valid"]}'], settings.start_steps, epochs)
+                                            f'datasource.valid={manifests["valid"]}'],
+                  settings.start_steps, settings.start_steps // UPDATES_PER_EPOCH)
 
 
 def resolve_start(settings: DemoSettings, manifests: tp.Dict[str, Path], out: Path) -> tp.Tuple[str, str]:

@@ -305,6 +305,7 @@ def run_lm_gap(out: Path, cache: Path, audio: tp.Optional[Path] = None,
     lm_duration = None
     runs: tp.Dict[str, tp.List[dict]] = {}
     codec_figures = {}
+    codec_failures: tp.Dict[str, tp.List[str]] = {}  # the working-codec checks each tokenizer fails
     sections = []
     for tokenizer, codec_xp in codecs.items():
         assert codec_xp.folder is not None
@@ -312,6 +313,7 @@ def run_lm_gap(out: Path, cache: Path, audio: tp.Optional[Path] = None,
         codec_figures[tokenizer] = measure(codec_file, manifests['evaluate'],
                                            DemoSettings(segment_duration=CODEC_SEGMENT_SECONDS),
                                            f'measuring {tokenizer}', cache=codec_xp.folder / 'demo_measurement.json')
+        codec_failures[tokenizer] = failed_checks([{**codec_figures[tokenizer], 'seed': settings.codec_seed}])
         codec, _ = load_codec(codec_file)
         mine = {(pattern, seed): xp for (name, pattern, seed), xp in lms.items() if name == tokenizer}
         if lm_duration is None:
@@ -341,7 +343,7 @@ def run_lm_gap(out: Path, cache: Path, audio: tp.Optional[Path] = None,
                                                                     reconstruction, codec.sample_rate)),
                  *(AudioClip(f'{pattern} LM, seed 0', audio_dir / f'{tokenizer}-{pattern}-lm.wav')
                    for pattern in PATTERN_ARGV)]
-        checks = failed_checks([{**codec_figures[tokenizer], 'seed': settings.codec_seed}])
+        checks = codec_failures[tokenizer]
         sections.append(PageSection(tokenizer, f"codec XP {codec_xp.folder.name}; SI-SNR "
                                                f"{codec_figures[tokenizer]['sisnr_db']:.2f} dB, code ablation gap "
                                                f"{codec_figures[tokenizer]['code_ablation_gap_db']:.1f} dB; "
@@ -355,14 +357,13 @@ def run_lm_gap(out: Path, cache: Path, audio: tp.Optional[Path] = None,
               f"{first['params']:,} parameters, {lm_steps} steps; mean ± 95 % interval over {settings.seeds} "
               f"LM seed(s); generation of {settings.generate_seconds:g} s.")
     table = format_table(summary)
-    broken = [f"{tokenizer}: {'; '.join(failures)}" for tokenizer, figures in codec_figures.items()
-              if (failures := failed_checks([{**figures, 'seed': settings.codec_seed}]))]
+    broken = [f"{tokenizer}: {'; '.join(failures)}" for tokenizer, failures in codec_failures.items() if failures]
     verdict = prediction(summary, untrained_lms(runs), broken)
     print('\n' + header)
     print(table)
     print('\nTokenizers (working-codec checks on the held-out song, 5 s segments):')
     for tokenizer, figures in codec_figures.items():
-        failures = failed_checks([{**figures, 'seed': settings.codec_seed}])
+        failures = codec_failures[tokenizer]
         print(f"  {tokenizer}: SI-SNR {figures['sisnr_db']:.2f} dB, code ablation gap "
               f"{figures['code_ablation_gap_db']:.1f} dB, delay-aligned I {figures['tc_percent_delay']:.3f} %: "
               f"{'all checks passed' if not failures else '; '.join(failures)}")
