@@ -73,6 +73,8 @@ def test_quick_demo_on_user_audio(quick_demo):
     again = demo(*args)
     assert again.returncode == 0, again.stderr[-3000:]
     assert 'Reusing prepared music' in again.stdout
+    assert 'Fine-tuning 4 rvq codecs from' in proc.stdout  # the first run trained them all
+    assert 'Fine-tuning 4 rvq codecs (4 of 4 finished: reused) from' in again.stdout
     assert json.loads((tmp_path / 'demo' / 'report-standardized.json').read_text())['runs'] == report['runs']
 
 
@@ -88,6 +90,8 @@ def test_lm_gap_end_to_end_on_the_quick_demos_codecs(quick_demo, tracks):
                            '--cache', str(tmp_path / 'cache')], capture_output=True, text=True, timeout=900, cwd=REPO)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert _not_the_plugins(proc.stderr) == []
+    assert 'Tokenizers baseline, MMD-parallel, MMD-delay (rvq) (2 of 3 finished: reused): ' in proc.stdout
+    assert 'LMs: delay and flatten' in proc.stdout  # none trained before
     demo_runs = json.loads((out / 'report-standardized.json').read_text())['runs']
     report = json.loads((out / 'lm_gap.json').read_text())
     assert report['codec_sigs']['baseline'] == demo_runs['baseline'][0]['sig']  # reused, not retrained
@@ -225,3 +229,37 @@ def test_start_steps_lengthen_only_the_start_codec_and_keep_the_shipped_recipe_a
         with pytest.raises(ConfigurationError, match='--start-steps must be a positive multiple of 50'):
             DemoSettings(start='train', start_steps=steps).validate()
     DemoSettings(start='train', start_steps=4000, quantizer='pvq').validate()
+
+
+def test_start_codec_says_whether_it_trains_resumes_or_reuses_its_xp(tmp_path, monkeypatch, capsys):
+    """`--start train` locates its XP first: a finished one is reused (not trained, nor announced as training),
+    a partial one resumes at its next epoch. Training and export are replaced by recorders here."""
+    import audiocraft.utils.export
+    from audiocraft_mmd.demo import run
+    from audiocraft_mmd.train import main
+    monkeypatch.setattr(main.dora, 'dir', main.dora.dir)  # restored after: locate_xps points it at out/dora
+    trained, exported = [], []
+    monkeypatch.setattr(run, 'train_xps', lambda xps, dora_dir, jobs: trained.extend(xps))
+    monkeypatch.setattr(audiocraft.utils.export, 'export_encodec',
+                        lambda checkpoint, path: (exported.append(checkpoint), Path(path).write_bytes(b'')))
+    manifests = {split: tmp_path / split for split in ('train', 'valid', 'evaluate')}
+    settings = run.DemoSettings(start='train', start_steps=100)  # 2 epochs of 50 updates
+    out = tmp_path / 'out'
+    out.mkdir()
+
+    def resolve() -> str:
+        trained.clear()
+        run.resolve_start(settings, manifests, out)
+        return capsys.readouterr().out
+
+    assert 'Training the start codec (rvq) on ' in resolve() and trained[0].epochs == 2
+    folder = trained[0].folder
+    assert folder.parent == out / 'dora' / 'xps'
+    folder.mkdir(parents=True)
+    (folder / 'history.json').write_text(json.dumps([{'train': {}}]))
+    assert ': 100 steps, resuming at epoch 2 of 2\n' in resolve() and len(trained) == 1
+    (folder / 'history.json').write_text(json.dumps([{'train': {}}] * 2))
+    printed = resolve()
+    assert 'Reusing the rvq start codec trained on ' in printed and f'100 steps (XP {folder.name})' in printed
+    assert 'Training' not in printed and all(xp.finished for xp in trained)  # train_xps skips finished XPs
+    assert exported == [folder / 'checkpoint.th']  # once: the exported file is then reused

@@ -73,10 +73,29 @@ class DemoXP:
     folder: tp.Optional[Path] = None
 
     @property
+    def epochs_done(self) -> int:
+        """The epochs in the XP's history (0 before `locate_xps` or before its first epoch)."""
+        history = None if self.folder is None else self.folder / 'history.json'
+        return len(json.loads(history.read_text())) if history is not None and history.is_file() else 0
+
+    @property
     def finished(self) -> bool:
         """The XP has run all its epochs (its history holds them): nothing to train."""
-        history = None if self.folder is None else self.folder / 'history.json'
-        return history is not None and history.is_file() and len(json.loads(history.read_text())) >= self.epochs
+        return self.epochs_done >= self.epochs
+
+
+def locate_xps(xps: tp.Sequence[DemoXP], dora_dir: Path) -> None:
+    """Set each XP's ``folder``: its Dora signature's folder under ``dora_dir`` (made or not)."""
+    from ..train import main
+    main.dora.dir = dora_dir
+    for xp in xps:
+        xp.folder = main.get_xp(xp.argv).folder
+
+
+def reuse_text(xps: tp.Sequence[DemoXP]) -> str:
+    """What `train_xps` will reuse of located XPs: '' when nothing, else e.g. ' (2 of 6 finished: reused)'."""
+    finished = sum(xp.finished for xp in xps)
+    return f" ({finished} of {len(xps)} finished: reused)" if finished else ''
 
 
 @dataclass
@@ -228,12 +247,9 @@ def train_xps(xps: tp.Sequence[DemoXP], dora_dir: Path, jobs: int) -> None:
 
     A finished XP (all its epochs in its history) is not run again.
     """
-    from ..train import main
     env = dict(os.environ, AUDIOCRAFT_DORA_DIR=str(dora_dir), PYTHONUNBUFFERED='1')
     dora = Path(sys.executable).parent / 'dora'
-    main.dora.dir = dora_dir
-    for xp in xps:
-        xp.folder = main.get_xp(xp.argv).folder
+    locate_xps(xps, dora_dir)
     running: tp.List[tp.Tuple[DemoXP, subprocess.Popen, threading.Thread, tp.List[str]]] = []
     queue = [(position, xp) for position, xp in enumerate(xps) if not xp.finished]
 
@@ -289,7 +305,7 @@ def resolve_start(settings: DemoSettings, manifests: tp.Dict[str, Path], out: Pa
     """The start codec as a ``continue_from`` value, and a description of it.
 
     ``shipped``: the package's codec. ``train``: trains `START_ARGV` with the ``--quantizer`` overrides on
-    the data (about 20 minutes on one core) and exports it to ``out/start_codec_<sig>.th``. Anything else
+    the data (about 20 minutes on one core at the default 2000 steps) and exports it to ``out/start_codec_<sig>.th``. Anything else
     names a compression model.
     """
     from audiocraft.utils.export import export_encodec
@@ -299,8 +315,15 @@ def resolve_start(settings: DemoSettings, manifests: tp.Dict[str, Path], out: Pa
         return f'//pretrained/{START_CODEC}', f"shipped start codec {START_CODEC.name} (demo music, {START_STEPS} steps)"
     if settings.start == 'train':
         xp = start_xp(manifests, settings)
-        print(f"Training the start codec ({settings.quantizer}) on {manifests['train']}: {settings.start_steps} steps",
-              flush=True)
+        locate_xps([xp], out / 'dora')
+        assert xp.folder is not None
+        if xp.finished:
+            print(f"Reusing the {settings.quantizer} start codec trained on {manifests['train']}: "
+                  f"{settings.start_steps} steps (XP {xp.folder.name})", flush=True)
+        else:
+            resumed = f", resuming at epoch {xp.epochs_done + 1} of {xp.epochs}" if xp.epochs_done else ''
+            print(f"Training the start codec ({settings.quantizer}) on {manifests['train']}: "
+                  f"{settings.start_steps} steps{resumed}", flush=True)
         train_xps([xp], out / 'dora', 1)
         assert xp.folder is not None
         exported = out / f'start_codec_{xp.folder.name}.th'  # named by its XP: other data, another file
@@ -490,9 +513,10 @@ def run_demo(out: Path, cache: Path, audio: tp.Optional[Path] = None,
     start, start_text = resolve_start(settings, manifests, out)
     xps = demo_xps(manifests, start, settings)
     weights = ', '.join(f'{w:g}' for w in settings.weights)
-    print(f"Fine-tuning {len(xps)} {settings.quantizer} codecs from the {start_text}: MMD weights {weights} (scale "
-          f"{settings.scale}, delay alignment), seeds 0-{settings.seeds - 1}, {xps[0].steps} steps each, "
-          f"{settings.jobs} at a time; XPs in {out / 'dora'}", flush=True)
+    locate_xps(xps, out / 'dora')
+    print(f"Fine-tuning {len(xps)} {settings.quantizer} codecs{reuse_text(xps)} from the {start_text}: MMD weights "
+          f"{weights} (scale {settings.scale}, delay alignment), seeds 0-{settings.seeds - 1}, {xps[0].steps} steps "
+          f"each, {settings.jobs} at a time; XPs in {out / 'dora'}", flush=True)
     train_xps(xps, out / 'dora', settings.jobs)
     start_name = start.removeprefix('//pretrained/')
     start_figures = measure(start_name, manifests['evaluate'], settings, 'measuring start',

@@ -16,7 +16,7 @@ import torch
 from audiocraft.models.encodec import CompressionModel
 
 from ..demo.run import (BATCH_SIZE, START_STEPS, DemoSettings, DemoXP, demo_xps, epoch_schedule, failed_checks,
-                        measure, prepare_music, resolve_start, train_xps)
+                        locate_xps, measure, prepare_music, resolve_start, reuse_text, train_xps)
 from ..errors import ConfigurationError
 from ..stats import Interval, mean_interval
 
@@ -289,14 +289,16 @@ def run_lm_gap(out: Path, cache: Path, audio: tp.Optional[Path] = None,
     manifests = prepare_music(out, cache, audio, max(settings.generate_seconds, CODEC_SEGMENT_SECONDS))
     start, start_text = resolve_start(settings.demo_settings(), manifests, out)
     codecs = tokenizer_xps(manifests, start, settings)
-    print(f"Tokenizers {', '.join(codecs)} ({settings.quantizer}): fine-tuned from the {start_text}, "
-          f"{settings.codec_steps} steps, codec seed {settings.codec_seed}, MMD weight {settings.weight:g}; XPs in "
-          f"{out / 'dora'}", flush=True)
+    locate_xps(list(codecs.values()), out / 'dora')
+    print(f"Tokenizers {', '.join(codecs)} ({settings.quantizer}){reuse_text(list(codecs.values()))}: fine-tuned "
+          f"from the {start_text}, {settings.codec_steps} steps, codec seed {settings.codec_seed}, MMD weight "
+          f"{settings.weight:g}; XPs in {out / 'dora'}", flush=True)
     train_xps(list(codecs.values()), out / 'dora', settings.jobs)
     lms = lm_xps(codecs, manifests, settings)
     lm_steps = next(iter(lms.values())).steps
-    print(f"LMs: delay and flatten ({LM_SOLVER}) on each tokenizer, seeds 0-{settings.seeds - 1}, "
-          f"{lm_steps} steps each, {settings.jobs} at a time", flush=True)
+    locate_xps(list(lms.values()), out / 'dora')
+    print(f"LMs{reuse_text(list(lms.values()))}: delay and flatten ({LM_SOLVER}) on each tokenizer, seeds "
+          f"0-{settings.seeds - 1}, {lm_steps} steps each, {settings.jobs} at a time", flush=True)
     train_xps(list(lms.values()), out / 'dora', settings.jobs)
 
     torch.set_num_threads(1)  # generation times with one thread, as each training job had
