@@ -85,11 +85,13 @@ class DemoXP:
 
 
 def locate_xps(xps: tp.Sequence[DemoXP], dora_dir: Path) -> None:
-    """Set each XP's ``folder``: its Dora signature's folder under ``dora_dir`` (made or not)."""
+    """Set the ``folder`` of each XP that has none: its Dora signature's folder under ``dora_dir`` (made or not).
+    Composing an XP's config takes a while, so a located XP is not located again."""
     from ..train import main
     main.dora.dir = dora_dir
     for xp in xps:
-        xp.folder = main.get_xp(xp.argv).folder
+        if xp.folder is None:
+            xp.folder = main.get_xp(xp.argv).folder
 
 
 def reuse_text(xps: tp.Sequence[DemoXP]) -> str:
@@ -304,9 +306,9 @@ def start_xp(manifests: tp.Dict[str, Path], settings: DemoSettings) -> DemoXP:
 def resolve_start(settings: DemoSettings, manifests: tp.Dict[str, Path], out: Path) -> tp.Tuple[str, str]:
     """The start codec as a ``continue_from`` value, and a description of it.
 
-    ``shipped``: the package's codec. ``train``: trains `START_ARGV` with the ``--quantizer`` overrides on
-    the data (about 20 minutes on one core at the default 2000 steps) and exports it to ``out/start_codec_<sig>.th``. Anything else
-    names a compression model.
+    ``shipped``: the package's codec. ``train``: trains `start_argv` of ``--start-steps`` with the
+    ``--quantizer`` overrides on the data (about 20 minutes on one core at the default 2000 steps) and exports
+    it to ``out/start_codec_<sig>.th``. Anything else names a compression model.
     """
     from audiocraft.utils.export import export_encodec
     from ..compat import allow_audiocraft_checkpoints
@@ -325,7 +327,6 @@ def resolve_start(settings: DemoSettings, manifests: tp.Dict[str, Path], out: Pa
             print(f"Training the start codec ({settings.quantizer}) on {manifests['train']}: "
                   f"{settings.start_steps} steps{resumed}", flush=True)
         train_xps([xp], out / 'dora', 1)
-        assert xp.folder is not None
         exported = out / f'start_codec_{xp.folder.name}.th'  # named by its XP: other data, another file
         if not exported.is_file():
             allow_audiocraft_checkpoints()  # export_encodec's torch.load reads the XP's OmegaConf config
