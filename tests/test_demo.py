@@ -4,7 +4,9 @@ import json
 import math
 import os
 import re
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -263,3 +265,36 @@ def test_start_codec_says_whether_it_trains_resumes_or_reuses_its_xp(tmp_path, m
     assert 'Reusing the rvq start codec trained on ' in printed and f'100 steps (XP {folder.name})' in printed
     assert 'Training' not in printed and all(xp.finished for xp in trained)  # train_xps skips finished XPs
     assert exported == [folder / 'checkpoint.th']  # once: the exported file is then reused
+
+
+def _dora_children(pid: int) -> list:
+    """The pids of the `dora` processes whose parent is ``pid`` (read from /proc)."""
+    found = []
+    for stat in Path('/proc').glob('[0-9]*/stat'):
+        try:
+            ppid = int(stat.read_text().rsplit(')', 1)[1].split()[1])
+            cmdline = (stat.parent / 'cmdline').read_bytes()
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == pid and b'dora' in cmdline:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def test_a_stopped_demo_stops_its_training_jobs(tracks, tmp_path):
+    """SIGTERM to `audiocraft-mmd demo` while it trains: it exits (143) and its `dora run` jobs with it, instead
+    of leaving them to train on as orphans."""
+    log = tmp_path / 'stderr.txt'
+    with log.open('w') as stderr:
+        proc = subprocess.Popen([str(VENV_BIN / 'audiocraft-mmd'), 'demo', '--audio', str(tracks), '--steps', '400',
+                                 '--seeds', '1', '--out', str(tmp_path / 'demo'), '--cache', str(tmp_path / 'cache'),
+                                 '--segment-duration', '2'], stdout=subprocess.DEVNULL, stderr=stderr, cwd=REPO)
+        deadline, children = time.monotonic() + 300, []
+        while len(children) < 2:  # --jobs 2: the baseline and the MMD codec train at once
+            assert proc.poll() is None, log.read_text()[-3000:]
+            assert time.monotonic() < deadline, 'no dora run started in 300 s'
+            time.sleep(0.5)
+            children = _dora_children(proc.pid)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=120) == 128 + signal.SIGTERM
+    assert [pid for pid in children if Path(f'/proc/{pid}').exists()] == []  # terminated and reaped

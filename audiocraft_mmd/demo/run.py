@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -247,7 +248,8 @@ def demo_xps(manifests: tp.Dict[str, Path], start: str, settings: DemoSettings) 
 def train_xps(xps: tp.Sequence[DemoXP], dora_dir: Path, jobs: int) -> None:
     """Run the XPs through the plugin's Dora main, ``jobs`` at a time (one CPU thread each), with progress bars.
 
-    A finished XP (all its epochs in its history) is not run again.
+    A finished XP (all its epochs in its history) is not run again. When this returns, raises, or its process
+    gets SIGTERM, no ``dora run`` it started is left running (a stopped XP resumes from its last epoch).
     """
     env = dict(os.environ, AUDIOCRAFT_DORA_DIR=str(dora_dir), PYTHONUNBUFFERED='1')
     dora = Path(sys.executable).parent / 'dora'
@@ -262,23 +264,34 @@ def train_xps(xps: tp.Sequence[DemoXP], dora_dir: Path, jobs: int) -> None:
         xp, proc, thread, log = running.pop(index)
         thread.join()
         if proc.returncode != 0:
-            for _, other, _, _ in running:
-                other.terminate()
             tail = ''.join(log[-30:])
             raise RuntimeError(f"Training {xp.label} seed {xp.seed} failed (dora run {' '.join(xp.argv)}):\n{tail}")
 
-    while queue or running:
-        while queue and len(running) < jobs:
-            position, xp = queue.pop(0)
-            desc = f'training {xp.label}' + (f' seed {xp.seed}' if len(xps) > 2 else '')
-            bar = tqdm(total=xp.steps, desc=desc, unit='step', position=position, leave=True)
-            proc = subprocess.Popen([str(dora), '-P', 'audiocraft_mmd', 'run', *xp.argv], env=env,
-                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-            log: tp.List[str] = []
-            thread = threading.Thread(target=_follow, args=(proc, bar, log), daemon=True)
-            thread.start()
-            running.append((xp, proc, thread, log))
-        wait_one()
+    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    try:
+        while queue or running:
+            while queue and len(running) < jobs:
+                position, xp = queue.pop(0)
+                desc = f'training {xp.label}' + (f' seed {xp.seed}' if len(xps) > 2 else '')
+                bar = tqdm(total=xp.steps, desc=desc, unit='step', position=position, leave=True)
+                proc = subprocess.Popen([str(dora), '-P', 'audiocraft_mmd', 'run', *xp.argv], env=env,
+                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                log: tp.List[str] = []
+                thread = threading.Thread(target=_follow, args=(proc, bar, log), daemon=True)
+                thread.start()
+                running.append((xp, proc, thread, log))
+            wait_one()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        for _, proc, _, _ in running:  # what is left after an error or a signal
+            proc.terminate()
+        for _, proc, _, _ in running:
+            proc.wait()
+
+
+def _exit_on_sigterm(signum: int, frame: tp.Any) -> None:
+    """SIGTERM as an exit that runs `train_xps`'s cleanup (Python's default handler would skip it)."""
+    raise SystemExit(128 + signum)
 
 
 def _follow(proc: subprocess.Popen, bar: tqdm, log: tp.List[str]) -> None:
