@@ -151,6 +151,32 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _planted_settings(args: argparse.Namespace):
+    """The `PlantedSettings` of ``--steps`` and ``--quantizer``."""
+    from .planted.codec import PlantedSettings
+    from .planted.run import with_overrides
+    return with_overrides(PlantedSettings(), steps=args.steps, quantizer=args.quantizer)
+
+
+def _planted(args: argparse.Namespace) -> int:
+    from .planted.run import run_planted
+    run_planted(Path(args.out), _planted_settings(args), weights=args.weights, scales=args.scales, seeds=args.seeds,
+                jobs=args.jobs or _default_jobs())
+    return 0
+
+
+def _default_jobs() -> int:
+    import os
+    return 2 if (os.cpu_count() or 1) > 1 else 1
+
+
+def _float_list(text: str) -> tp.List[float]:
+    try:
+        return [float(v) for v in text.split(',') if v]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers separated by commas, e.g. 100,1000; got {text!r}") from None
+
+
 def _add_codec_options(command: argparse.ArgumentParser) -> None:
     """The options `demo` and `lm-gap` share: the start codec, the quantizer, the jobs and the music's segments."""
     from .demo.run import QUANTIZERS, START_STEPS, UPDATES_PER_EPOCH
@@ -201,6 +227,24 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument('--segment-duration', type=float, default=5., help="held-out segment length in s (default 5)")
     _add_codec_options(demo)
     demo.set_defaults(func=_demo)
+    from .planted.codec import PlantedSettings, QUANTIZERS as POINT_QUANTIZERS
+    from .planted.run import PLANTED_SCALES, PLANTED_SEEDS, PLANTED_WEIGHTS
+    planted = commands.add_parser(
+        'planted', help="the MMD where it must act: a point codec whose codebooks are dependent by construction, "
+                        "trained with and without the MMD (weights x mmd.scale x seeds, ~2 min on 2 cores)")
+    planted.add_argument('--weights', type=_float_list, default=list(PLANTED_WEIGHTS),
+                         help=f"MMD weights besides the baseline's 0 (default {','.join(f'{w:g}' for w in PLANTED_WEIGHTS)})")
+    planted.add_argument('--scales', type=lambda t: [v for v in t.split(',') if v], default=list(PLANTED_SCALES),
+                         help=f"mmd.scale values, comma-separated (default {','.join(PLANTED_SCALES)})")
+    planted.add_argument('--seeds', type=int, default=PLANTED_SEEDS, help=f"seeds per codec (default {PLANTED_SEEDS})")
+    planted.add_argument('--steps', type=int, default=None,
+                         help=f"training steps of each codec (default {PlantedSettings().steps})")
+    planted.add_argument('--quantizer', choices=POINT_QUANTIZERS, default=None,
+                         help="rvq (AudioCraft's, default) or pvq (the plugin's product quantizer)")
+    planted.add_argument('--jobs', type=int, default=None, help="runs at a time (default: 2, or 1 on one core)")
+    planted.add_argument('--out', default='planted', help="planted-QUANTIZER.json, its figure and the runs go here "
+                                                        "(default ./planted)")
+    planted.set_defaults(func=_planted)
     slurm = commands.add_parser(
         'slurm-local', help="a one-node Slurm on this machine (root, Debian packages) to try `dora grid` on it")
     slurm.add_argument('action', choices=['up', 'down', 'status'])

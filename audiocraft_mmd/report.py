@@ -98,7 +98,7 @@ def format_rows(rows: tp.Sequence[XPRow]) -> str:
     return '\n'.join(lines)
 
 
-def _band(ax, weights: tp.List[float], values: tp.List[tp.List[float]], style: str, label: str) -> None:
+def plot_band(ax, weights: tp.List[float], values: tp.List[tp.List[float]], style: str, label: str) -> None:
     """Mean over seeds at each weight, with the 95 % interval as error bars where there are >= 2 seeds."""
     from .stats import mean_interval
     points = [(w, mean_interval(v)) for w, v in zip(weights, values) if v]
@@ -140,7 +140,7 @@ def plot_rows(rows: tp.Sequence[XPRow], path: tp.Union[str, Path]) -> Path:
             for key, style, what in series:
                 values = [[getattr(r, key) for r in members if r.weight == w and getattr(r, key) is not None]
                           for w in weights]
-                _band(ax, weights, values, style, line + (f': {what}' if what else ''))
+                plot_band(ax, weights, values, style, line + (f': {what}' if what else ''))
         ax.set_xscale('symlog', linthresh=1)
         ax.set_xlabel('MMD weight')
         ax.set_title(title)

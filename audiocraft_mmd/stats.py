@@ -45,3 +45,11 @@ def mean_interval(values: tp.Sequence[float], confidence: float = 0.95) -> Inter
     std = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
     half = float(stats.t.ppf(0.5 + confidence / 2, n - 1)) * std / math.sqrt(n)
     return Interval(mean, mean - half, mean + half, n)
+
+
+def paired_change(base: tp.Sequence[tp.Mapping[str, tp.Any]], other: tp.Sequence[tp.Mapping[str, tp.Any]],
+                  key: str) -> Interval:
+    """Mean and 95 % interval of ``other[key] - base[key]`` over the seeds both ran with (each run a mapping
+    with a ``seed``)."""
+    by_seed = {run['seed']: run[key] for run in base}
+    return mean_interval([run[key] - by_seed[run['seed']] for run in other if run['seed'] in by_seed])

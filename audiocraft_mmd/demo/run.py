@@ -6,11 +6,11 @@ than a demo can afford on a CPU. So every codec of the demo starts from the same
 *start codec*: shipped with the package (trained by ``--start train`` on the demo music's train split,
 see `START_ARGV`), trained on the user's data with ``--start train``, or any codec given by name.
 """
+import contextlib
 import hashlib
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import threading
@@ -22,7 +22,8 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ..errors import ConfigurationError
-from ..stats import Interval, mean_interval
+from ..processes import sigterm_as_exit
+from ..stats import Interval, mean_interval, paired_change
 
 SOLVER = 'solver=compression/encodec_mmd_debug'
 SAMPLE_RATE = 16000  # the debug codec's rate
@@ -267,8 +268,9 @@ def train_xps(xps: tp.Sequence[DemoXP], dora_dir: Path, jobs: int) -> None:
             tail = ''.join(log[-30:])
             raise RuntimeError(f"Training {xp.label} seed {xp.seed} failed (dora run {' '.join(xp.argv)}):\n{tail}")
 
-    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    try:
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(sigterm_as_exit())
+        stack.callback(_stop, running)
         while queue or running:
             while queue and len(running) < jobs:
                 position, xp = queue.pop(0)
@@ -281,17 +283,14 @@ def train_xps(xps: tp.Sequence[DemoXP], dora_dir: Path, jobs: int) -> None:
                 thread.start()
                 running.append((xp, proc, thread, log))
             wait_one()
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-        for _, proc, _, _ in running:  # what is left after an error or a signal
-            proc.terminate()
-        for _, proc, _, _ in running:
-            proc.wait()
 
 
-def _exit_on_sigterm(signum: int, frame: tp.Any) -> None:
-    """SIGTERM as an exit that runs `train_xps`'s cleanup (Python's default handler would skip it)."""
-    raise SystemExit(128 + signum)
+def _stop(running: tp.Sequence[tp.Tuple[DemoXP, subprocess.Popen, threading.Thread, tp.List[str]]]) -> None:
+    """Terminate and reap what is left running after an error or a signal."""
+    for _, proc, _, _ in running:
+        proc.terminate()
+    for _, proc, _, _ in running:
+        proc.wait()
 
 
 def _follow(proc: subprocess.Popen, bar: tqdm, log: tp.List[str]) -> None:
@@ -396,12 +395,6 @@ def measure(model_name: tp.Union[str, Path], manifest: Path, settings: DemoSetti
 def summarize(runs: tp.Sequence[dict]) -> tp.Dict[str, Interval]:
     """Mean and 95 % interval over seeds of each figure."""
     return {key: mean_interval([run[key] for run in runs]) for key, *_ in FIGURES if all(key in r for r in runs)}
-
-
-def paired_change(base: tp.Sequence[dict], other: tp.Sequence[dict], key: str) -> Interval:
-    """Mean and 95 % interval of ``other - base`` over the seeds both were trained with."""
-    by_seed = {run['seed']: run[key] for run in base}
-    return mean_interval([run[key] - by_seed[run['seed']] for run in other if run['seed'] in by_seed])
 
 
 def failed_checks(runs: tp.Sequence[dict]) -> tp.List[str]:

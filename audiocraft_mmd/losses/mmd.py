@@ -493,6 +493,9 @@ class MMDLoss(nn.Module):
         calls: forward calls so far; the check runs on calls 0, every, 2 * every... (a solver that
             resumes sets it to its count of MMD steps, so the diagnostics are those of an uninterrupted run).
         checked: whether the last call refreshed ``last_diagnostics``.
+        last_scale_free: on the calls that refresh ``last_diagnostics``, the MMD of the same samples with
+            ``scale="standardized"`` (blind to the latent's scale: what `ShrinkageWatch` compares the trained MMD
+            with), else None. It draws nothing, so it changes no later draw.
     """
 
     def __init__(self, kernel: tp.Union[str, Kernel] = "multiscale_gaussian", alignment: str = "delay",
@@ -528,6 +531,7 @@ class MMDLoss(nn.Module):
         self.last_diagnostics: tp.Optional[KernelDiagnostics] = None
         self.calls = 0
         self.checked = False
+        self.last_scale_free: tp.Optional[float] = None
         self._collapse_warned = False
 
     def groups(self, num_codebooks: int) -> tp.Tuple[CodeGroup, ...]:
@@ -594,7 +598,19 @@ class MMDLoss(nn.Module):
         weights = group_weights([group for group, _, _ in groups])
         losses = [mmd2_unbiased(x, y, self.kernel, self.chunk_size) for x, y in scaled]
         loss = losses[0] if len(losses) == 1 else sum(w * loss for w, loss in zip(weights, losses))
+        self.last_scale_free = None
+        if self.checked:
+            self.last_scale_free = self._scale_free([(x, y) for _, x, y in groups], weights) \
+                if self.scale != "standardized" else float(loss.detach())
         return local_gradient_scale(loss) if self.gather else loss
+
+    @torch.no_grad()
+    def _scale_free(self, samples: tp.Sequence[tp.Tuple[torch.Tensor, torch.Tensor]], weights: tp.Sequence[float]
+                    ) -> float:
+        """The MMD of the same joint and factorized samples after ``scale="standardized"`` (no draw, no grad)."""
+        values = [mmd2_unbiased(*scale_samples(x.detach(), y.detach(), "standardized"), self.kernel, self.chunk_size)
+                  for x, y in samples]
+        return float(values[0] if len(values) == 1 else sum(w * v for w, v in zip(weights, values)))
 
     def _check_collapse(self, samples: tp.Sequence[torch.Tensor]) -> None:
         every = self.collapse_check_every

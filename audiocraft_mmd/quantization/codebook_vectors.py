@@ -41,6 +41,16 @@ def quantizer_layers(quantizer: torch.nn.Module) -> tp.Sequence[VectorQuantizati
     return layers
 
 
+def codebooks_initialised(quantizer: tp.Union[ResidualVectorQuantizer, ProductVectorQuantizer]) -> bool:
+    """Whether every codebook has had its k-means init (AudioCraft's private ``_codebook.inited`` buffer), i.e.
+    whether `codebook_vectors` can run: not before the quantizer's first training forward."""
+    try:
+        quantizer_layers(quantizer)
+    except RuntimeError:
+        return False
+    return True
+
+
 def _nearest(layer: VectorQuantization, x: torch.Tensor) -> torch.Tensor:
     """Straight-through quantized vector [B, D', T] of ``x`` [B, D', T] by one codebook layer, no state change."""
     h = layer.project_in(layer._preprocess(x))  # [B, T, d]
@@ -99,3 +109,22 @@ def dropout_gradient_mask(batch_size: int, num_codebooks: int, generator: torch.
 def mask_gradient(vectors: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
     """Same values as ``vectors`` [B, K, N, T]; gradient only where ``keep`` [B, K] is True."""
     return torch.where(keep[:, :, None, None].to(vectors.device), vectors, vectors.detach())
+
+
+def mmd_vectors(quantizer: tp.Union[ResidualVectorQuantizer, ProductVectorQuantizer], emb: torch.Tensor,
+                stream: str, generator: torch.Generator) -> torch.Tensor:
+    """The per-codebook vectors the MMD trains on, from an encoder output ``emb`` [B, D, T].
+
+    `codebook_vectors` of every codebook (the codes before dropout); with quantizer dropout (the quantizer's
+    ``q_dropout``) and gradients on, only the codebooks a dropout draw from ``generator`` keeps for an item
+    carry gradient (`dropout_gradient_mask`). The one path from encoder output to MMD input, used by the
+    MMD solver and by the planted-dependence experiment.
+
+    Returns:
+        RVQ: [B, K, D, T]; PVQ: [B, K, D/K, T].
+    """
+    vectors = codebook_vectors(quantizer, emb, stream=stream)
+    if quantizer.q_dropout and torch.is_grad_enabled():
+        keep = dropout_gradient_mask(vectors.shape[0], vectors.shape[1], generator)
+        vectors = mask_gradient(vectors, keep)
+    return vectors

@@ -17,9 +17,9 @@ from audiocraft.solvers.compression import CompressionSolver
 from ..alignment import pattern_problem
 from ..compat import safe_checkpoint_state
 from ..errors import raise_all, run_checks
+from ..losses import ShrinkageWatch
 from ..models import builders as plugin_builders
-from ..quantization import SUPPORTED, ProductVectorQuantizer, codebook_vectors, dropout_gradient_mask, \
-    mask_gradient
+from ..quantization import SUPPORTED, ProductVectorQuantizer, codebooks_initialised, mmd_vectors
 from .macro_batch import MacroBatch
 from .mmd_config import MMDConfig, MMDConfigError
 from .resume import ExactResume
@@ -54,6 +54,9 @@ class CompressionMMDSolver(ExactResume, SkipNullSplitStages, CompressionSolver):
         self.mmd_cfg.check_model(num_codebooks, self._frames_per_clip(), cfg.dataset.batch_size)
         self.mmd_loss = self.mmd_cfg.build_loss(collapse_check_every=10)
         self.macro_batch = MacroBatch(self.mmd_cfg.num_batches)
+        # warns once if the trained MMD falls tenfold while the scale-free one does not (not checkpointed: after a
+        # resume it compares with the resumed run's first MMD steps; it changes no training state)
+        self.shrinkage = ShrinkageWatch(self.mmd_cfg.scale)
         self.mmd_rng = torch.Generator()
         self.dropout_rng = torch.Generator()
         self._last_train_step = -1
@@ -151,7 +154,10 @@ class CompressionMMDSolver(ExactResume, SkipNullSplitStages, CompressionSolver):
         """Store the batch for the MMD; on a macro-batch's last batch, run the MMD backward first."""
         if self.is_training:
             self.macro_batch.add(batch)
-            if self.macro_batch.full or idx >= self._last_train_step:
+            if (self.macro_batch.full or idx >= self._last_train_step) \
+                    and not codebooks_initialised(self.model.quantizer):
+                self.macro_batch.clear()  # training from scratch: the k-means init happens in this step's forward
+            elif self.macro_batch.full or idx >= self._last_train_step:
                 metrics.update(self.mmd_step(self.macro_batch.pop()))
         return super().run_step(idx, batch, metrics)
 
@@ -174,6 +180,11 @@ class CompressionMMDSolver(ExactResume, SkipNullSplitStages, CompressionSolver):
         if diagnostics is not None and self.mmd_loss.checked:  # logged when refreshed, so a resume logs the same
             metrics['mmd_sqdist'] = diagnostics.median_sqdist
             metrics['mmd_kernel_active'] = diagnostics.active_fraction
+        if self.mmd_loss.last_scale_free is not None:  # refreshed with the diagnostics, from the same samples
+            metrics['mmd_scale_free'] = self.mmd_loss.last_scale_free
+            warning = self.shrinkage.update(float(loss), self.mmd_loss.last_scale_free, latent_rms)
+            if warning is not None:
+                self.logger.warning(warning)
         return metrics
 
     def codebook_vectors(self, audio: torch.Tensor) -> tp.Tuple[torch.Tensor, float]:
@@ -195,11 +206,7 @@ class CompressionMMDSolver(ExactResume, SkipNullSplitStages, CompressionSolver):
             embeddings.append(emb)
         emb = torch.cat(embeddings, dim=0)
         latent_rms = float(emb.detach().double().pow(2).mean().sqrt())
-        vectors = codebook_vectors(self.model.quantizer, emb, stream=self.mmd_cfg.stream)
-        if self.model.quantizer.q_dropout and torch.is_grad_enabled():
-            keep = dropout_gradient_mask(vectors.shape[0], vectors.shape[1], self.mmd_rng)
-            vectors = mask_gradient(vectors, keep)
-        return vectors, latent_rms
+        return mmd_vectors(self.model.quantizer, emb, self.mmd_cfg.stream, self.mmd_rng), latent_rms
 
     def evaluate(self):
         """Evaluate stage: one pass of `audiocraft_mmd.metrics.CodecMeter` over the evaluate set.
