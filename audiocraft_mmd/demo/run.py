@@ -203,9 +203,9 @@ class DemoSettings:
 
 def check_held_out(manifest: Path, segment_duration: float) -> None:
     """Refuse, before any training, held-out audio too short for one segment."""
-    from audiocraft.data.audio_dataset import load_audio_meta
+    from ..data.audio_check import read_manifest
     from ..metrics.codec import manifest_file
-    durations = [meta.duration for meta in load_audio_meta(manifest_file(manifest))]
+    durations = [meta.duration for meta in read_manifest(manifest_file(manifest))]
     if not any(duration >= segment_duration for duration in durations):
         longest = max(durations, default=0.)
         raise ConfigurationError(f"The held-out track(s) in {manifest} are shorter than --segment-duration "
