@@ -27,6 +27,8 @@ import typing as tp
 import numpy as np
 import torch
 
+from .errors import choice_problem
+
 ALIGNMENTS: tp.Tuple[str, ...] = ('delay', 'parallel', 'pattern')
 """Valid alignments; ``delay`` (the paper's) first. ``pattern`` needs a pattern config."""
 
@@ -86,15 +88,15 @@ def check_alignment(alignment: str) -> None:
         raise ValueError(f"Unknown alignment {alignment!r}; expected one of {', '.join(map(repr, ALIGNMENTS))}.")
 
 
-def pattern_problem(pattern: tp.Optional[PatternConfig]) -> tp.Optional[str]:
+def pattern_problem(pattern: tp.Optional[PatternConfig], key: str = 'pattern') -> tp.Optional[str]:
     """Why ``pattern`` is not a codebooks pattern config (``modeling`` + its provider's keyword
-    arguments), or None; does not need K."""
+    arguments), or None; does not need K. ``key``: how the message names the pattern (``mmd.pattern``)."""
     if not isinstance(pattern, tp.Mapping):
         return (f"the pattern must be a codebooks_pattern config such as {{modeling: coarse_first}}, "
                 f"got {pattern!r}")
     name = pattern.get('modeling')
-    if name not in PATTERNS:
-        return f"pattern modeling must be one of {', '.join(PATTERNS)}, got {name!r}"
+    if (problem := choice_problem(f"{key}.modeling", name, PATTERNS)) is not None:
+        return problem.rstrip('.')
     kwargs = pattern.get(name)
     if kwargs is not None and not isinstance(kwargs, tp.Mapping):
         return f"pattern {name}'s arguments must be a mapping, got {kwargs!r}"

@@ -197,10 +197,23 @@ def _add_codec_options(command: argparse.ArgumentParser) -> None:
     command.add_argument('--segments', type=int, default=None, help="at most this many held-out segments")
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose invalid choices name the nearest valid one (`audiocraft_mmd.errors.choice_problem`)."""
+
+    def _check_value(self, action: argparse.Action, value: tp.Any) -> None:
+        from .errors import choice_problem
+        if action.choices is None:
+            return
+        flag = max(action.option_strings, key=len) if action.option_strings else (action.metavar or action.dest.upper())
+        problem = choice_problem(str(flag), value, action.choices, sep=' ')
+        if problem is not None:
+            raise argparse.ArgumentError(None, problem)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .alignment import PATTERNS
     from .metrics.dependence import CORRECTIONS, DEFAULT_CORRECTION
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog='audiocraft-mmd',
         description="Independence-promoting MMD loss for AudioCraft codecs (EnCodec-MMD). Training runs through "
                     "Dora: `dora -P audiocraft_mmd run solver=compression/encodec_mmd_debug ...`.")

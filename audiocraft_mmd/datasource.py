@@ -112,7 +112,7 @@ def check_datasource_files(cfg: omegaconf.DictConfig, xp_folder: tp.Optional[Pat
             try:
                 by_manifest[manifest] = check_manifest(manifest)
             except ValueError as exc:
-                raise MissingDataError(f"datasource.{split}: {exc}; {MAKE_MANIFEST}.") from None
+                raise MissingDataError(f"datasource.{split}: {str(exc).rstrip('.')}; {MAKE_MANIFEST}.") from None
         checks[split] = by_manifest[manifest]
     errors: tp.List[ConfigurationError] = []
     for split, check in checks.items():

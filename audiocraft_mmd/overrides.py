@@ -1,9 +1,11 @@
-"""Compose a Hydra config from overrides, turning misspelt keys and config names into one-line errors.
+"""Compose a Hydra config from overrides, turning misspelt keys, config names and values of the wrong shape
+into one-line errors.
 
 Hydra stops at the first key it cannot override and suggests ``+key=value``, which is wrong for a typo.
-:func:`compose_checked` finds every such override, and every ``+key`` added next to an existing key it
-nearly spells (``+mmd.wieght=3`` beside ``mmd.weight``), and reports them together with the nearest
-valid key.
+:func:`compose_checked` finds every such override, every ``+key`` added next to an existing key it
+nearly spells (``+mmd.wieght=3`` beside ``mmd.weight``), and every value whose shape does not fit its key
+(``mmd.pattern=coarse_first`` where ``mmd.pattern`` is a group of keys, which Dora would stop on with an
+assertion), and reports them together with the form that works.
 """
 import re
 import typing as tp
@@ -37,6 +39,7 @@ def compose_checked(compose: tp.Callable[[tp.List[str]], omegaconf.DictConfig], 
                                  "(see https://hydra.cc/docs/advanced/override_grammar/basic/).") from None
     remaining = list(zip(overrides, parsed))
     failed: tp.List[tp.Tuple[str, Override]] = []
+    misshapen: tp.Dict[str, ConfigurationError] = {}
     while True:
         try:
             cfg = compose([text for text, _ in remaining])
@@ -45,12 +48,18 @@ def compose_checked(compose: tp.Callable[[tp.List[str]], omegaconf.DictConfig], 
             raise _missing_option(exc, parsed, config_dirs) from None
         except ConfigCompositionException as exc:
             index = _failed_override(exc, remaining)
-            if index is None:  # not a key of the overrides: Hydra's own message says what is wrong
+            if index is not None:
+                failed.append(remaining.pop(index))
+                continue
+            wrong = _shape_errors(compose, remaining, config_dirs)  # Hydra refuses some (a list for a group)
+            if not wrong:  # not a key of the overrides: Hydra's own message says what is wrong
                 raise ConfigurationError(str(exc).strip()) from exc
-            failed.append(remaining.pop(index))
+            misshapen.update(wrong)
+            remaining = [(text, override) for text, override in remaining if text not in wrong]
     errors = [_unknown_key(text, override, cfg) for text, override in failed]
     errors += [error for text, override in remaining if (error := _added_typo(text, override, cfg)) is not None]
-    raise_all(errors)
+    misshapen.update(_shape_errors(compose, remaining, config_dirs))  # Dora would refuse the others with an assertion
+    raise_all(errors + [misshapen[text] for text in overrides if text in misshapen])
     return cfg
 
 
@@ -112,3 +121,74 @@ def _missing_option(exc: MissingConfigException, parsed: tp.Sequence[Override],
             hint = f"did you mean {group}={near}?" if near else f"options: {', '.join(options[:20])}"
             return ConfigurationError(f"{group}={value}: no such config in group {group!r}; {hint}")
     return ConfigurationError(str(exc).splitlines()[0])
+
+
+def _shape_errors(compose: tp.Callable[[tp.List[str]], omegaconf.DictConfig],
+                  overrides: tp.Sequence[tp.Tuple[str, Override]],
+                  config_dirs: tp.Sequence[Path]) -> tp.Dict[str, ConfigurationError]:
+    """The error of every ``key=value`` (by its text) whose value is a single value, a list or null where the
+    config composed without such overrides holds a group of keys, or a group where it holds a single value or
+    a list."""
+    changes = [_changes_a_value(override, config_dirs) for _, override in overrides]
+    if not any(changes):
+        return {}
+    try:
+        base = compose([text for (text, _), change in zip(overrides, changes) if not change])
+    except ConfigCompositionException:  # another override is wrong: the caller reports Hydra's message
+        return {}
+    errors = {}
+    for (text, override), change in zip(overrides, changes):
+        key = override.key_or_group
+        node = omegaconf.OmegaConf.select(base, key, default=_ABSENT)
+        if not change or node is _ABSENT or node is None:  # a new or null key takes any shape
+            continue
+        value, written = override.value(), text.split('=', 1)[1]
+        if isinstance(node, omegaconf.DictConfig) and not isinstance(value, dict):
+            keys = [str(k) for k in node.keys()]
+            child = next((k for k in keys if _kind(_get(node, k)) == _kind(value)), None) or \
+                next((k for k in keys if _kind(_get(node, k)) not in ('group', 'list')), '<KEY>')
+            what = 'null' if value is None else 'a list' if isinstance(value, list) else 'a single value'
+            errors[text] = ConfigurationError(
+                f"{text}: {key} is a group of keys ({', '.join(keys[:8])}{', ...' if len(keys) > 8 else ''}), not "
+                f"{what}; set one of its keys: {key}.{child}={written}")
+        elif isinstance(value, dict) and not isinstance(node, omegaconf.DictConfig):
+            parent, _, name = key.rpartition('.')
+            siblings = omegaconf.OmegaConf.select(base, parent) if parent else base
+            meant = next((k for k in map(str, siblings.keys()) if k.startswith(f"{name}_")
+                          and _kind(_get(siblings, k)) in ('group', 'NoneType')), None)
+            hint = f"did you mean {parent}{'.' if parent else ''}{meant}={written}?" if meant else f"write {key}=VALUE."
+            shape = 'a list' if isinstance(node, omegaconf.ListConfig) else 'a single value'
+            shown = omegaconf.OmegaConf.to_container(node) if isinstance(node, omegaconf.ListConfig) else node
+            errors[text] = ConfigurationError(f"{text}: {key} is {shape} (now {shown}), not a group of keys; {hint}")
+    return errors
+
+
+_ABSENT = object()  # OmegaConf.select's default for a key that is not in the config
+
+
+def _changes_a_value(override: Override, config_dirs: tp.Sequence[Path]) -> bool:
+    """Whether ``override`` sets a config key (``key=value``, ``++key=value``): not an option of a config group,
+    an added key or a deletion."""
+    if override.is_add() or override.is_delete() or override.is_sweep_override() or override.package is not None:
+        return False
+    group = override.key_or_group.replace('.', '/')
+    return not any((Path(d) / group).is_dir() for d in config_dirs)
+
+
+def _get(node: omegaconf.DictConfig, key: str) -> tp.Any:
+    """``node[key]``, None where it is missing (``???``) or does not resolve."""
+    try:
+        return node[key]
+    except omegaconf.errors.OmegaConfBaseException:
+        return None
+
+
+def _kind(value: tp.Any) -> str:
+    """The shape of a value: 'group', 'list', 'number', or its type's name (str, bool, NoneType)."""
+    if isinstance(value, (dict, omegaconf.DictConfig)):
+        return 'group'
+    if isinstance(value, (list, omegaconf.ListConfig)):
+        return 'list'
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return 'number'
+    return type(value).__name__

@@ -86,7 +86,7 @@ def test_edges_of_a_sequence_are_not_groups_and_single_code_patterns_are_refused
             code_groups(4, 'pattern', pattern)
     with pytest.raises(ValueError, match=r"pattern delay with arguments \{'delays': \[0, 1\]\} does not fit K=4"):
         code_groups(4, 'pattern', {'modeling': 'delay', 'delay': {'delays': [0, 1]}})
-    with pytest.raises(ValueError, match='pattern modeling must be one of'):
+    with pytest.raises(ValueError, match='pattern.modeling must be one of'):
         code_groups(4, 'pattern', {'modeling': 'vall_e'})
 
 

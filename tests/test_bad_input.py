@@ -2,21 +2,25 @@
 
 One test per row of the bad-input table (issue 13): bad files in a manifest, silent data, misspelt keys,
 several errors at once, an unwritable cache, a truncated checkpoint, a missing split, the demo's
-held-out audio; each asserts the message and that nothing on disk changed.
+held-out audio; then issue 27's rows: a value of the wrong shape for its key, a manifest line that is not
+an entry, a misspelt or miscased choice value, a file that is not a checkpoint. Each asserts the message and
+that nothing on disk changed.
 """
 import hashlib
 import json
 import os
 import subprocess
 import warnings
+import zipfile
 from pathlib import Path
 
 import numpy as np
+import omegaconf
 import pytest
 import soundfile
 import torch
 
-from conftest import DEBUG_SOLVER, REPO, VENV_BIN, read_history, run_dora, xp_folder
+from conftest import DEBUG_SOLVER, DORA_DIR, REPO, VENV_BIN, read_history, run_dora, xp_folder
 
 from audiocraft_mmd.data.audio_check import check_audio_file, check_manifest, write_good_entries
 from audiocraft_mmd.errors import ConfigurationError
@@ -274,3 +278,163 @@ def test_imports_print_no_dependency_notice_and_xformers_has_its_compiled_ops():
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.strip() == 'True'  # xformers._has_cpp_library: private flag, the one xFormers sets itself
     assert [line for line in proc.stderr.splitlines() if not line.startswith('Dora directory: ')] == [], proc.stderr
+
+
+def _xp_folders() -> set:
+    return set((DORA_DIR / 'xps').glob('*'))
+
+
+def test_a_value_where_the_config_holds_a_group_names_the_key_that_takes_it():
+    """Issue 27, row 1: Dora would stop on an AssertionError (or, for the reverse, record a garbled delta)."""
+    before = _xp_folders()
+    assert _config_error([DEBUG_SOLVER, 'mmd.alignment=pattern', 'mmd.pattern=coarse_first']) == (
+        "mmd.pattern=coarse_first: mmd.pattern is a group of keys (modeling, delay, unroll, coarse_first, musiclm), "
+        "not a single value; set one of its keys: mmd.pattern.modeling=coarse_first")
+    assert _config_error([DEBUG_SOLVER, 'mmd.kernel={sigma:12}']) == (
+        "mmd.kernel={sigma:12}: mmd.kernel is a single value (now multiscale_gaussian), not a group of keys; did you "
+        "mean mmd.kernel_params={sigma:12}?")
+    assert _config_error([DEBUG_SOLVER, 'mmd.weight={value:3}']) == (
+        "mmd.weight={value:3}: mmd.weight is a single value (now 100.0), not a group of keys; write mmd.weight=VALUE.")
+    # a list for a group (Hydra itself refuses it), null, and with other problems: all reported at once
+    assert _config_error([DEBUG_SOLVER, 'mmd.pattern.delay=[0,1]', 'mmd.wieght=3', 'mmd.pattern=null']).splitlines() == [
+        "3 problems in the configuration:",
+        "  - mmd.wieght=3: unknown key mmd.wieght; did you mean mmd.weight?",
+        "  - mmd.pattern.delay=[0,1]: mmd.pattern.delay is a group of keys (delays, flatten_first, empty_initial), "
+        "not a list; set one of its keys: mmd.pattern.delay.delays=[0,1]",
+        "  - mmd.pattern=null: mmd.pattern is a group of keys (modeling, delay, unroll, coarse_first, musiclm), not "
+        "null; set one of its keys: mmd.pattern.modeling=null"]
+    # what works still works: a whole group given as a group, a group's key, a null key given a group, a config group
+    from audiocraft_mmd.train import main
+    for argv in (['mmd.pattern={modeling:coarse_first}'], ['mmd.pattern.modeling=coarse_first'],
+                 ['mmd.kernel_params={sigma:12}'], ['mmd=default']):
+        main.get_xp([DEBUG_SOLVER, *argv])
+    assert _xp_folders() == before
+
+
+def test_every_group_of_the_plugin_configs_gets_the_same_message():
+    from audiocraft_mmd.train import main
+    cfg = main.get_xp([DEBUG_SOLVER]).cfg
+    groups = [f"{top}.{key}" for top in ('mmd', 'pvq', 'datasource') for key, node in cfg[top].items()
+              if isinstance(node, omegaconf.DictConfig)]
+    groups += [f"mmd.pattern.{key}" for key, node in cfg.mmd.pattern.items() if isinstance(node, omegaconf.DictConfig)]
+    assert {'mmd.pattern', 'mmd.pattern.delay', 'mmd.pattern.musiclm'} <= set(groups)
+    for key in groups:
+        assert _config_error([DEBUG_SOLVER, f'{key}=2']).startswith(f"{key}=2: {key} is a group of keys ("), key
+
+
+def test_the_wrong_shape_on_the_command_line_prints_one_line_and_creates_no_xp():
+    before = _xp_folders()
+    proc = run_dora('run', DEBUG_SOLVER, 'mmd.alignment=pattern', 'mmd.pattern=coarse_first', check=False)
+    assert proc.returncode != 0 and 'Traceback' not in proc.stderr and 'AssertionError' not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == (
+        "error: mmd.pattern=coarse_first: mmd.pattern is a group of keys (modeling, delay, unroll, coarse_first, "
+        "musiclm), not a single value; set one of its keys: mmd.pattern.modeling=coarse_first")
+    assert _xp_folders() == before
+
+
+@pytest.mark.parametrize('lines, message', [
+    (['{"path": "A", "duration": 3.0, "sample_rate": 16000}', '{"path": "A", "duration": 3.0, "sample_rate": 16000}',
+      '{"path": "A", "duration": 3.0 "sample_rate": 16000}'],
+     "line 3 is not valid JSON (Expecting ',' delimiter at column {column}); each line is one JSON object with path, "
+     "duration, sample_rate"),
+    (['{"path": "A", "duration": 3.0, "sample_rate": 16000}', '{"duration": 3.0, "sample_rate": 16000}'],
+     'line 2 has no "path" (its keys: duration, sample_rate); each line needs path, duration, sample_rate'),
+    (['{"path": "A", "duration": 3.0, "sample_rate": 16000}', '', '{"path": "A", "duration": 3.0, "sample_rate": 1}'],
+     "line 2 is empty; each line is one JSON object with path, duration, sample_rate"),
+    (['["A", 3.0, 16000]'], "line 1 is a JSON list, not an object with path, duration, sample_rate"),
+])
+def test_a_bad_manifest_line_is_named_by_its_number(tmp_path, data_overrides, lines, message):
+    """Issue 27, row 2: the manifest's line and what is wrong with it, not the position inside the JSON text."""
+    from audiocraft_mmd.train import get_solver, main
+    (tmp_path / 'audio').mkdir()
+    soundfile.write(tmp_path / 'audio' / 'a.wav', _tone(3.), SR)
+    (tmp_path / 'train').mkdir()
+    manifest = tmp_path / 'train' / 'data.jsonl'
+    lines = [line.replace('"A"', json.dumps(str(tmp_path / 'audio' / 'a.wav'))) for line in lines]
+    manifest.write_text('\n'.join(lines) + '\n')
+    message = message.format(column=lines[-1].find(' "sample_rate"') + 2)  # where the JSON text breaks
+    argv = [DEBUG_SOLVER, *data_overrides, f'datasource.train={tmp_path / "train"}', 'datasource.skip_bad_files=true']
+    before = _tree_digest(tmp_path)
+    with pytest.raises(ConfigurationError) as info:
+        get_solver(main.get_xp(argv).cfg, xp_folder=tmp_path / 'xp')
+    assert str(info.value) == (f"datasource.train: {manifest} {message}; `audiocraft-mmd manifest AUDIO_DIR OUT_DIR` "
+                               "writes one.")
+    assert _tree_digest(tmp_path) == before and not (tmp_path / 'xp').exists()
+
+
+def test_choice_values_get_the_nearest_valid_value_and_case_is_named():
+    """Issue 27, row 3: one helper for every key with a fixed set of values."""
+    from audiocraft_mmd.errors import choice_problem
+    scales = ('fixed', 'standardized', 'median')
+    assert choice_problem('mmd.scale', 'median', scales) is None
+    assert choice_problem('mmd.scale', 'Standardized', scales) == \
+        "mmd.scale=Standardized: did you mean standardized? (values are case-sensitive)"
+    assert choice_problem('mmd.scale', 'medain', scales) == \
+        "mmd.scale=medain: did you mean median? (mmd.scale must be one of fixed, standardized, median)"
+    assert choice_problem('--quantizer', 'pqv', ('rvq', 'pvq'), sep=' ') == \
+        "--quantizer pqv: did you mean pvq? (--quantizer must be one of rvq, pvq)"  # the letters of a valid one
+    assert choice_problem('mmd.alignment', 'flatten', ('delay', 'parallel', 'pattern')) == \
+        "mmd.alignment must be one of delay, parallel, pattern, got 'flatten'."  # nothing near: no guess
+
+
+def test_misspelt_and_miscased_mmd_values_are_named_with_the_valid_one(data_overrides):
+    from audiocraft_mmd import solvers
+    from audiocraft_mmd.train import main
+    cfg = main.get_xp([DEBUG_SOLVER, *data_overrides, 'mmd.kernel=gausian', 'mmd.scale=Standardized',
+                       'mmd.stream=Quantized', 'mmd.alignment=pattern', 'mmd.pattern.modeling=coarse_frist',
+                       'encodec.quantizer=pqv']).cfg
+    with pytest.raises(ConfigurationError) as info:
+        solvers.check_config(cfg)
+    assert sorted(str(info.value).splitlines()[1:]) == sorted([
+        "  - encodec.quantizer=pqv: did you mean pvq? (encodec.quantizer must be one of rvq, pvq)",
+        "  - mmd.pattern.modeling=coarse_frist: did you mean coarse_first? (mmd.pattern.modeling must be one of "
+        "delay, parallel, unroll, coarse_first, musiclm).",
+        "  - mmd.kernel=gausian: did you mean multiscale_gaussian? (mmd.kernel must be one of multiscale_gaussian, "
+        "squared_inverse, linear, quadratic)",
+        "  - mmd.stream=Quantized: did you mean quantized? (values are case-sensitive)",
+        "  - mmd.scale=Standardized: did you mean standardized? (values are case-sensitive)"])
+
+
+def test_command_line_choices_get_the_nearest_valid_value(tmp_path, capsys):
+    from audiocraft_mmd.cli import main
+    for args, message in (
+            (['demo', '--scale', 'Standardized'], "--scale Standardized: did you mean standardized? (values are "
+                                                  "case-sensitive)"),
+            (['lm-gap', '--quantizer', 'pvq_dropout'], "--quantizer pvq_dropout: did you mean pvq-dropout? "
+                                                       "(--quantizer must be one of rvq, pvq, pvq-dropout)"),
+            (['dependance'], "COMMAND dependance: did you mean dependence? (COMMAND must be one of demo, ")):
+        with pytest.raises(SystemExit) as info:
+            main([*args, '--out', str(tmp_path / 'out')])
+        assert info.value.code == 2 and message in capsys.readouterr().err.splitlines()[-1]
+    assert not (tmp_path / 'out').exists()
+
+
+def test_a_file_that_is_not_a_checkpoint_is_named_in_the_plugins_words(tmp_path, capsys):
+    """Issue 27, row 4: what was expected and what the file is, not torch's text about its serialization."""
+    from audiocraft_mmd.cli import main
+    from audiocraft_mmd.models.checkpoint_files import read_checkpoint
+    notes = tmp_path / 'notes.txt'
+    notes.write_text('my codec is at /models/codec.th\n')
+    before = _tree_digest(tmp_path)
+    assert main(['dependence', '--model', str(notes), '--manifest', str(tmp_path / 'manifest')]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {notes.resolve()} is not a readable AudioCraft checkpoint: it is a text file "
+                          "(first line 'my codec is at /models/codec.th'); expected //sig/SIG (a Dora XP), ")
+    assert '_use_new_zipfile_serialization' not in err and len(err.strip().splitlines()) == 1
+    soundfile.write(tmp_path / 'a.wav', _tone(1.), SR)
+    (tmp_path / 'empty.th').write_bytes(b'')
+    with zipfile.ZipFile(tmp_path / 'archive.zip', 'w') as archive:
+        archive.writestr('notes.txt', 'hello')
+    torch.save({'w': torch.ones(100)}, tmp_path / 'legacy.th', _use_new_zipfile_serialization=False)
+    torch.save({'w': torch.ones(100)}, tmp_path / 'whole.th')
+    (tmp_path / 'cut.th').write_bytes((tmp_path / 'whole.th').read_bytes()[:300])
+    before = _tree_digest(tmp_path)
+    for name, found in (('a.wav', 'it is a WAV audio file'), ('empty.th', 'it is empty (0 bytes)'),
+                        ('archive.zip', 'it is a zip archive, not a torch file (no data.pkl inside)'),
+                        ('legacy.th', 'it is a pickle, or a torch file in the legacy format'),
+                        ('cut.th', 'it is a truncated or corrupt torch file (BadZipFile: ')):
+        with pytest.raises(ConfigurationError) as info:
+            read_checkpoint(tmp_path / name, 'a checkpoint.th')
+        assert str(info.value).startswith(f"{tmp_path / name} is not a readable AudioCraft checkpoint: {found}"), name
+        assert str(info.value).endswith('; expected a checkpoint.th.') and 'torch.save(' not in str(info.value)
+    assert _tree_digest(tmp_path) == before

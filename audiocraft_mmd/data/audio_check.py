@@ -7,19 +7,24 @@ silent, to tell a silent file from a quiet intro).
 """
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+import gzip
+import json
 import logging
 import os
 from pathlib import Path
 import typing as tp
 
 from audiocraft.data.audio import audio_info, audio_read
-from audiocraft.data.audio_dataset import load_audio_meta, save_audio_meta
+from audiocraft.data.audio_dataset import AudioMeta, load_audio_meta, save_audio_meta
+
+from ..errors import ConfigurationError
 
 logger = logging.getLogger(__name__)
 
 SILENCE_PEAK = 1e-4  # peak amplitude (-80 dBFS) at or below which a whole file counts as silent
 PROBE_SECONDS = 0.5  # length of each short read
 PROBE_POSITIONS = (0.0, 0.5, 0.9)  # where the short reads start, as fractions of the duration
+REQUIRED_FIELDS = ('path', 'duration', 'sample_rate')  # of each manifest line (AudioMeta)
 
 
 @dataclass
@@ -81,17 +86,49 @@ def check_audio_file(path: tp.Union[str, Path]) -> tp.Optional[str]:
     return None
 
 
+def read_manifest(manifest: tp.Union[str, Path]) -> tp.List[AudioMeta]:
+    """The entries of a manifest (data.jsonl or data.jsonl.gz) by audiocraft's ``load_audio_meta``, once each
+    line is checked.
+
+    Raises:
+        ConfigurationError: the manifest cannot be read, naming the first bad line (1-based) and what is wrong
+            with it (not JSON, not an object, a missing field).
+    """
+    manifest = Path(manifest)
+    try:
+        with (gzip.open if manifest.name.lower().endswith('.gz') else open)(manifest, 'rb') as file:
+            lines = file.readlines()
+    except (OSError, EOFError) as exc:
+        raise ConfigurationError(f"{manifest} is not a readable manifest ({type(exc).__name__}: "
+                                 f"{_first_line(exc)})") from None
+    for number, line in enumerate(lines, 1):
+        where = f"{manifest} line {number}"
+        try:
+            entry = json.loads(line)
+        except ValueError as exc:  # JSONDecodeError, or bytes that are not UTF-8
+            problem = 'is empty' if not line.strip() else \
+                f"is not valid JSON ({exc.msg} at column {exc.colno})" if isinstance(exc, json.JSONDecodeError) \
+                else f"is not valid JSON ({_first_line(exc)})"
+            raise ConfigurationError(f"{where} {problem}; each line is one JSON object with "
+                                     f"{', '.join(REQUIRED_FIELDS)}.") from None
+        if not isinstance(entry, dict):
+            raise ConfigurationError(f"{where} is a JSON {type(entry).__name__}, not an object with "
+                                     f"{', '.join(REQUIRED_FIELDS)}.")
+        missing = [name for name in REQUIRED_FIELDS if name not in entry]
+        if missing:
+            raise ConfigurationError(f"{where} has no {' and no '.join(map(json.dumps, missing))} (its keys: "
+                                     f"{', '.join(entry) or 'none'}); each line needs {', '.join(REQUIRED_FIELDS)}.")
+    return load_audio_meta(manifest)
+
+
 def check_manifest(manifest: tp.Union[str, Path], workers: tp.Optional[int] = None,
                    progress_every: int = 500) -> ManifestCheck:
     """Check every file of ``manifest``; logs progress every ``progress_every`` files on big manifests.
 
-    Raises `ValueError` when the manifest itself cannot be read (not JSON lines of AudioMeta).
+    Raises `ConfigurationError` (a `ValueError`) when the manifest itself cannot be read (`read_manifest`).
     """
     manifest = Path(manifest)
-    try:
-        meta = load_audio_meta(manifest)
-    except Exception as exc:
-        raise ValueError(f"{manifest} is not a readable manifest ({type(exc).__name__}: {_first_line(exc)})") from exc
+    meta = read_manifest(manifest)
     result = ManifestCheck(manifest, len(meta))
     workers = workers or min(8, 2 * (os.cpu_count() or 1))
     with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -106,7 +143,7 @@ def check_manifest(manifest: tp.Union[str, Path], workers: tp.Optional[int] = No
 
 def write_good_entries(check: ManifestCheck, out_dir: Path) -> Path:
     """Write the entries of ``check.path`` whose file passed to ``out_dir/data.jsonl`` (atomically)."""
-    meta = load_audio_meta(check.path)
+    meta = read_manifest(check.path)
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / 'data.jsonl'
     staging = out_dir / f'.data.jsonl.{os.getpid()}'

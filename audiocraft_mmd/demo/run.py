@@ -21,7 +21,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, choice_problem
 from ..processes import sigterm_as_exit
 from ..stats import Interval, mean_interval, paired_change
 
@@ -142,8 +142,8 @@ class DemoSettings:
             problems.append(f"--seeds must be >= 1 (>= 2 for an interval), got {self.seeds}")
         if not self.weight > 0:
             problems.append(f"--weight must be > 0 (the baseline is weight 0), got {self.weight:g}")
-        if self.scale not in SCALES:
-            problems.append(f"--scale must be one of {', '.join(SCALES)}, got {self.scale!r}")
+        if (problem := choice_problem('--scale', self.scale, SCALES, sep=' ')) is not None:
+            problems.append(problem.rstrip('.'))
         if not self.segment_duration > 0:
             problems.append(f"--segment-duration must be > 0, got {self.segment_duration:g}")
         if self.max_segments is not None and self.max_segments < 1:
@@ -166,8 +166,8 @@ class DemoSettings:
         if self.start == 'shipped' and not START_CODEC.is_file():
             problems.append(f"the shipped start codec {START_CODEC} is missing: reinstall the package or pass "
                             "--start train")
-        if self.quantizer not in QUANTIZERS:
-            problems.append(f"--quantizer must be one of {', '.join(QUANTIZERS)}, got {self.quantizer!r}")
+        if (problem := choice_problem('--quantizer', self.quantizer, QUANTIZERS, sep=' ')) is not None:
+            problems.append(problem.rstrip('.'))
         else:
             problem = self._start_quantizer_problem()
             if problem:
@@ -204,9 +204,9 @@ class DemoSettings:
 
 def check_held_out(manifest: Path, segment_duration: float) -> None:
     """Refuse, before any training, held-out audio too short for one segment."""
-    from audiocraft.data.audio_dataset import load_audio_meta
+    from ..data.audio_check import read_manifest
     from ..metrics.codec import manifest_file
-    durations = [meta.duration for meta in load_audio_meta(manifest_file(manifest))]
+    durations = [meta.duration for meta in read_manifest(manifest_file(manifest))]
     if not any(duration >= segment_duration for duration in durations):
         longest = max(durations, default=0.)
         raise ConfigurationError(f"The held-out track(s) in {manifest} are shorter than --segment-duration "

@@ -23,12 +23,12 @@ from pathlib import Path
 
 import torch
 from audiocraft.data.audio import audio_read
-from audiocraft.data.audio_dataset import load_audio_meta
 from audiocraft.data.audio_utils import convert_audio
 from audiocraft.models import CompressionModel, EncodecModel
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
+from ..data.audio_check import read_manifest
 from ..errors import ConfigurationError, MissingDataError
 from ..alignment import BUILTIN_ALIGNMENTS, PatternConfig
 from ..quantization import SUPPORTED
@@ -68,7 +68,7 @@ def iter_segments(manifest_dir: tp.Union[str, Path], sample_rate: int, channels:
         raise ConfigurationError(f"--segment-duration must be > 0, got {segment_duration}.")
     length = int(segment_duration * sample_rate)
     count = 0
-    for meta in load_audio_meta(manifest_file(manifest_dir)):
+    for meta in read_manifest(manifest_file(manifest_dir)):
         wav, sr = audio_read(meta.path)
         wav = convert_audio(wav, sr, sample_rate, channels)
         for start in range(0, wav.shape[-1] - length + 1, length):

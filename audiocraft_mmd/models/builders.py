@@ -14,9 +14,11 @@ from audiocraft.models import builders as audiocraft_builders
 from audiocraft.quantization.base import BaseQuantizer
 from audiocraft.utils.utils import dict_from_config
 
+from ..errors import ConfigurationError, choice_problem
 from ..quantization.pvq import ProductVectorQuantizer
 
 QUANTIZERS: tp.Dict[str, tp.Type[BaseQuantizer]] = {'pvq': ProductVectorQuantizer}
+AUDIOCRAFT_QUANTIZERS = ('rvq', 'no_quant')  # the names audiocraft's own builder knows
 
 
 def register_quantizer(name: str, klass: tp.Type[BaseQuantizer]) -> None:
@@ -24,9 +26,21 @@ def register_quantizer(name: str, klass: tp.Type[BaseQuantizer]) -> None:
     QUANTIZERS[name] = klass
 
 
+def check_quantizer_name(quantizer: str) -> None:
+    """Raise a `ConfigurationError` naming the nearest known quantizer when ``encodec.quantizer`` is none."""
+    problem = choice_problem('encodec.quantizer', quantizer, [*AUDIOCRAFT_QUANTIZERS, *QUANTIZERS])
+    if problem is not None:
+        raise ConfigurationError(problem)
+
+
 def get_quantizer(quantizer: str, cfg: omegaconf.DictConfig, dimension: int) -> BaseQuantizer:
     """The quantizer ``quantizer`` from its config block ``cfg.<quantizer>``, for a latent of ``dimension``;
-    audiocraft's ``rvq`` and ``no_quant`` through audiocraft's builder."""
+    audiocraft's ``rvq`` and ``no_quant`` through audiocraft's builder.
+
+    Raises:
+        ConfigurationError: ``quantizer`` is none of these (naming the nearest).
+    """
+    check_quantizer_name(quantizer)
     if quantizer not in QUANTIZERS:
         return audiocraft_builders.get_quantizer(quantizer, cfg, dimension)
     kwargs = dict_from_config(getattr(cfg, quantizer))
@@ -37,6 +51,8 @@ def get_compression_model(cfg: omegaconf.DictConfig) -> CompressionModel:
     """A compression model from an XP config, on ``cfg.device``: an EnCodec with a plugin quantizer built
     here (as audiocraft builds an EnCodec), anything else by ``audiocraft.models.builders``."""
     encodec = cfg.get('encodec') if cfg.get('compression_model') == 'encodec' else None
+    if encodec is not None:
+        check_quantizer_name(encodec.get('quantizer'))
     if encodec is None or encodec.get('quantizer') not in QUANTIZERS:
         return audiocraft_builders.get_compression_model(cfg)
     kwargs = dict_from_config(cfg.encodec)

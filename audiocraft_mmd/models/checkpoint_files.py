@@ -1,5 +1,6 @@
 """Reading AudioCraft checkpoint files safely, with an error naming the file when it is not one."""
 import pickle
+import re
 import typing as tp
 import zipfile
 from pathlib import Path
@@ -10,19 +11,62 @@ from ..compat import allow_audiocraft_checkpoints
 from ..errors import ConfigurationError
 
 
+# The first bytes of files people pass for a checkpoint by mistake, and what they are.
+_SIGNATURES = ((b'RIFF', 'a WAV audio file'), (b'fLaC', 'a FLAC audio file'), (b'OggS', 'an Ogg audio file'),
+               (b'ID3', 'an MP3 audio file'), (b'\x1f\x8b', 'gzip-compressed data'),
+               (b'\x80', 'a pickle, or a torch file in the legacy format (torch.save before torch 1.6)'))
+_UNSUPPORTED_GLOBAL = re.compile(r'Unsupported global: GLOBAL (\S+)')
+
+
 def read_checkpoint(path: tp.Union[str, Path], expected: str) -> tp.Any:
     """``torch.load`` of ``path`` with the safe loader, memory-mapped (tensors are read only when used).
 
     Raises:
-        ConfigurationError: ``path`` is not a readable torch checkpoint; the message says ``expected``.
+        ConfigurationError: ``path`` is not a readable torch checkpoint; the message says what it is instead
+            (`describe_non_checkpoint`) and ``expected``.
     """
     allow_audiocraft_checkpoints()  # training checkpoints hold the XP's OmegaConf config
     try:
         return torch.load(path, map_location='cpu', weights_only=True, mmap=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, OSError) as exc:
-        first_line = str(exc).splitlines()[0] if str(exc) else ''
-        raise ConfigurationError(f"{path} is not a readable AudioCraft checkpoint ({type(exc).__name__}: "
-                                 f"{first_line}); expected {expected}.") from exc
+        raise ConfigurationError(f"{path} is not a readable AudioCraft checkpoint: {describe_non_checkpoint(path, exc)}"
+                                 f"; expected {expected}.") from exc
+
+
+def describe_non_checkpoint(path: tp.Union[str, Path], exc: BaseException) -> str:
+    """What the file ``path``, which ``torch.load`` refused with ``exc``, is (in the user's words, not torch's)."""
+    path = Path(path)
+    if path.is_dir():
+        return "it is a folder"
+    try:
+        with open(path, 'rb') as file:
+            head = file.read(512)
+    except OSError as error:
+        return f"it cannot be read ({error.strerror or type(error).__name__})"
+    if not head:
+        return "it is empty (0 bytes)"
+    if head.startswith(b'PK\x03\x04') or zipfile.is_zipfile(path):  # torch.save's format is a zip archive
+        problem = zip_problem(path)
+        if problem is not None:
+            return f"it is a truncated or corrupt torch file ({problem})"
+        with zipfile.ZipFile(path) as archive:
+            if not any(name.endswith('/data.pkl') for name in archive.namelist()):
+                return "it is a zip archive, not a torch file (no data.pkl inside)"
+        refused = _UNSUPPORTED_GLOBAL.search(str(exc))
+        if refused:
+            return f"it is a torch file holding a {refused.group(1).rstrip('.')} object, which the safe loader refuses"
+        return f"it is a torch file that does not load ({type(exc).__name__})"
+    kind = next((what for magic, what in _SIGNATURES if head.startswith(magic)), None)
+    if kind is not None:
+        return f"it is {kind}"
+    try:
+        text = head.decode('utf-8')
+    except UnicodeDecodeError as error:  # the 512 bytes may end inside a character
+        text = head[:error.start].decode('utf-8') if error.start >= len(head) - 3 else '\0'
+    if not all(char.isprintable() or char in '\t\r\n' for char in text):
+        return f"it is binary data of another kind (first bytes {head[:8].hex(' ')})"
+    lines = text.strip().splitlines()
+    return f"it is a text file (first line {lines[0][:60]!r})" if lines else "it is a text file of blank lines"
 
 
 def zip_problem(path: Path) -> tp.Optional[str]:

@@ -13,6 +13,7 @@ import torch
 from audiocraft.quantization.core_vq import VectorQuantization
 from audiocraft.quantization.vq import ResidualVectorQuantizer
 
+from ..errors import choice_problem
 from .pvq import ProductVectorQuantizer, dropout_keep_mask
 
 STREAMS = ('quantized', 'residual')
@@ -77,7 +78,7 @@ def codebook_vectors(quantizer: tp.Union[ResidualVectorQuantizer, ProductVectorQ
         K = ``quantizer.total_codebooks``.
     """
     if stream not in STREAMS:
-        raise ValueError(f"mmd.stream must be one of {STREAMS}, got {stream!r}")
+        raise ValueError(choice_problem('mmd.stream', stream, STREAMS))
     layers = quantizer_layers(quantizer)
     if emb.dim() != 3:
         raise ValueError(f"Expected encoder output [B, D, T], got shape {tuple(emb.shape)}")

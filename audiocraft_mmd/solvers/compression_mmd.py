@@ -16,7 +16,7 @@ from audiocraft.solvers.compression import CompressionSolver
 
 from ..alignment import pattern_problem
 from ..compat import safe_checkpoint_state
-from ..errors import raise_all, run_checks
+from ..errors import choice_problem, raise_all, run_checks
 from ..losses import ShrinkageWatch
 from ..models import builders as plugin_builders
 from ..quantization import SUPPORTED, ProductVectorQuantizer, codebooks_initialised, mmd_vectors
@@ -245,10 +245,12 @@ def _check_data_shape(cfg: omegaconf.DictConfig) -> None:
     """Checks of the model and data keys that need only the config (all problems at once)."""
     problems = []
     quantizer = cfg.get('encodec', {}).get('quantizer')
-    if cfg.get('compression_model') != 'encodec' or quantizer not in MMD_QUANTIZERS:
+    if cfg.get('compression_model') != 'encodec':
         problems.append(MMDConfigError(
             "The MMD solver needs compression_model=encodec with encodec.quantizer=rvq or pvq, got "
             f"compression_model={cfg.get('compression_model')}, encodec.quantizer={quantizer}."))
+    elif (problem := choice_problem('encodec.quantizer', quantizer, MMD_QUANTIZERS)) is not None:
+        problems.append(MMDConfigError(problem))
     elif cfg.get(quantizer) is None:
         problems.append(MMDConfigError(f"encodec.quantizer={quantizer} but the config has no `{quantizer}:` block; "
                                        f"use a solver=compression/encodec_mmd_* config, which holds one."))

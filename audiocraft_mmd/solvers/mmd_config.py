@@ -6,7 +6,7 @@ import typing as tp
 import omegaconf
 
 from ..alignment import ALIGNMENTS, CodeGroup, aligned_length, code_groups, pattern_problem
-from ..errors import ConfigurationError, nearest_key, raise_all
+from ..errors import ConfigurationError, choice_problem, nearest_key, raise_all
 from ..losses import KERNELS, SCALES, MMDLoss, build_kernel
 from ..quantization import STREAMS
 
@@ -81,20 +81,21 @@ class MMDConfig:
                             f"got {self.weight!r}.")
         if not isinstance(self.num_batches, int) or self.num_batches < 1:
             problems.append(f"mmd.num_batches must be an integer >= 1 (paper: 32), got {self.num_batches!r}.")
-        if self.alignment not in ALIGNMENTS:
-            problems.append(f"mmd.alignment must be one of {', '.join(ALIGNMENTS)}, got {self.alignment!r}.")
-        elif self.alignment == 'pattern' and pattern_problem(self.pattern):
-            problems.append(f"mmd.alignment=pattern reads mmd.pattern: {pattern_problem(self.pattern)} "
+        if (problem := choice_problem('mmd.alignment', self.alignment, ALIGNMENTS)) is not None:
+            problems.append(problem)
+        elif self.alignment == 'pattern' and (problem := pattern_problem(self.pattern, 'mmd.pattern')):
+            problems.append(f"{problem}." if problem.startswith('mmd.pattern.modeling') else
+                            f"mmd.alignment=pattern reads mmd.pattern: {problem} "
                             "(e.g. mmd.pattern.modeling=coarse_first).")
-        if self.kernel not in KERNELS:
-            problems.append(f"mmd.kernel must be one of {', '.join(KERNELS)}, got {self.kernel!r}.")
+        if (problem := choice_problem('mmd.kernel', self.kernel, KERNELS)) is not None:
+            problems.append(problem)
         else:
             try:
                 build_kernel(self.kernel, **(self.kernel_params or {}))
             except (TypeError, ValueError) as exc:
                 problems.append(f"mmd.kernel_params {self.kernel_params!r} do not fit kernel {self.kernel!r}: {exc}")
-        if self.stream not in STREAMS:
-            problems.append(f"mmd.stream must be one of {', '.join(STREAMS)}, got {self.stream!r}.")
+        if (problem := choice_problem('mmd.stream', self.stream, STREAMS)) is not None:
+            problems.append(problem)
         if self.frames_per_item is not None and (not isinstance(self.frames_per_item, int)
                                                  or self.frames_per_item < 1):
             problems.append(f"mmd.frames_per_item must be null or an integer >= 1, got {self.frames_per_item!r}.")
@@ -102,8 +103,8 @@ class MMDConfig:
             problems.append(f"mmd.chunk_size must be null or an integer >= 1, got {self.chunk_size!r}.")
         if not isinstance(self.gather, bool):
             problems.append(f"mmd.gather must be true or false, got {self.gather!r}.")
-        if self.scale not in SCALES:
-            problems.append(f"mmd.scale must be one of {', '.join(SCALES)}, got {self.scale!r}.")
+        if (problem := choice_problem('mmd.scale', self.scale, SCALES)) is not None:
+            problems.append(problem)
         return [MMDConfigError(p) for p in problems]
 
     def build_loss(self, scale: tp.Optional[str] = None, collapse_check_every: int = 0,
