@@ -20,6 +20,7 @@ from .mmd import (
     scale_samples,
     select_frames,
 )
+from .sample_bank import SampleBank
 
 __all__ = [
     "ALIGNMENTS",
@@ -31,6 +32,7 @@ __all__ = [
     "MultiScaleGaussianKernel",
     "QuadraticKernel",
     "SCALES",
+    "SampleBank",
     "SquaredInverseKernel",
     "build_kernel",
     "default_chunk_size",
