@@ -205,11 +205,15 @@ def test_mmd_step_benchmark_runs_at_a_tiny_size(tmp_path):
                            '--gather', '--gather-samples', '40'], cwd=REPO, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = {line[:34].strip(): line[34:].split() for line in proc.stdout.splitlines()
-            if line.startswith(('regular step', 'MMD step'))}
-    assert set(rows) == {'regular step', 'MMD step, checkpointing on', 'MMD step, checkpointing off'}
+            if line.startswith(("regular step", "MMD step", "bank mode"))}
+    assert set(rows) == {'regular step', 'MMD step, checkpointing on', 'MMD step, checkpointing off',
+                         'bank mode, extra per step'}
     for name, cells in rows.items():
-        assert float(cells[0]) > 0 and float(cells[1]) >= 0  # seconds, MiB saved for backward
+        assert float(cells[0]) > 0 and float(cells[1]) >= 0  # seconds, MiB saved for backward (bank: kept)
         if name != 'regular step':
             assert cells[-1] == '%' and float(cells[-2]) > 0  # the amortised overhead
     assert float(rows['MMD step, checkpointing on'][1]) < float(rows['MMD step, checkpointing off'][1])
+    assert float(rows['bank mode, extra per step'][1]) > 0  # one batch in the bank (2 - 1) and its gradient
+    assert "bank at the paper's size: 32 batches x 64 clips x 5 frames x 4 codebooks x 128 dims, float32 = 20.0 MiB" \
+        in proc.stdout
     assert 'gathered (80 samples)' in proc.stdout
