@@ -151,7 +151,7 @@ def bench_steps(args: argparse.Namespace) -> None:
     print(f"{'':34}{'time (s)':>10}{'saved for backward':>22}{'peak GPU':>12}{'amortised':>12}")
     for name, (seconds, saved, peak) in results.items():
         steps = 1 if name.startswith('bank') else args.num_batches  # the bank mode runs at every step
-        overhead = '' if name == 'regular step' else f"{100 * seconds / (steps * regular_time):.1f} %"
+        overhead = '' if name == 'regular step' else f"{100 * seconds / (steps * regular_time):.2f} %"
         peak_text = 'n/a' if peak is None else f"{peak / 2 ** 20:.0f} MiB"
         print(f"{name:34}{seconds:>10.3f}{saved / 2 ** 20:>18.1f} MiB{peak_text:>12}{overhead:>12}")
     print("amortised: MMD step time / (mmd.num_batches x regular step time), the training time the MMD adds; bank "
