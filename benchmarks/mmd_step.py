@@ -7,12 +7,18 @@ synthetic audio and times, on the same weights:
   backward) on one batch of ``--batch-size`` clips;
 - the MMD step (`CompressionMMDSolver.mmd_step`: re-encode ``mmd.num_batches`` stored batches, per-codebook
   vectors, MMD, backward), with gradient checkpointing on and off;
+- what ``mmd.mode: bank`` adds to every regular step (`CompressionMMDSolver.bank_step` on the encoder output
+  of one batch, with a full bank of ``mmd.num_batches - 1`` batches: per-codebook vectors, MMD over the bank,
+  its backward to the encoder output; the regular backward then adds one tensor);
 
 and prints each time (median of ``--repeats``), the memory each keeps for its backward (bytes of the tensors
 autograd saves, measured with `torch.autograd.graph.saved_tensors_hooks`: what gradient checkpointing
 reduces; on a GPU also the peak allocated memory), and the overhead of the MMD amortised over the
 ``mmd.num_batches`` regular steps of a macro-batch: ``t_mmd / (num_batches * t_regular)``. The goal is
-<= 10 % at the paper's 32 batches.
+<= 10 % at the paper's 32 batches. The bank mode runs at every step: its overhead is ``t_bank / t_regular``,
+and the memory it keeps is the bank's values plus the gradient waiting for the regular backward (goal
+<= 3 %); the bank's memory at the paper's size (32 batches x 64 clips x 5 frames x 4 codebooks x 128
+dimensions, float32) is printed too.
 
 Scaling. The paper runs 64 clips of 1 s per GPU and 32 batches per macro-batch, 5 aligned frames per clip
 (1280 samples). A regular step costs ~linear in the batch; the MMD step re-encodes num_batches x batch
@@ -93,6 +99,7 @@ def timed(fn: tp.Callable[[], tp.Any], repeats: int, device: str) -> tp.Tuple[fl
 
 def bench_steps(args: argparse.Namespace) -> None:
     from audiocraft.solvers.compression import CompressionSolver
+    from audiocraft_mmd.losses import SampleBank
     with tempfile.TemporaryDirectory() as tmp:
         solver = build_solver(args.solver, args.batch_size, args.num_batches, args.device, Path(tmp))
         generator = torch.Generator().manual_seed(0)
@@ -120,6 +127,20 @@ def bench_steps(args: argparse.Namespace) -> None:
                     solver.mmd_step(macro)
 
                 results[f'MMD step, checkpointing {"on" if flag else "off"}'] = timed(mmd, args.repeats, args.device)
+
+            solver.sample_bank = SampleBank(solver.mmd_loss, args.num_batches)
+            with torch.no_grad():
+                emb = solver._encode(batch.to(solver.device))  # what the regular forward's encoder gives
+            for _ in range(args.num_batches - 1):
+                solver.bank_step(emb, {})  # without gradient: fills the bank
+            kept = [0]
+
+            def bank() -> None:
+                adder = solver.bank_step(emb.clone().requires_grad_(True), {})
+                kept[0] = solver.sample_bank.nbytes + adder.grad.numel() * adder.grad.element_size()
+
+            seconds, _, peak = timed(bank, args.repeats, args.device)
+            results['bank mode, extra per step'] = (seconds, kept[0], peak)
             return {}
 
         solver.run_stage('train', measure)  # in a train stage, as the solver runs its steps
@@ -129,10 +150,16 @@ def bench_steps(args: argparse.Namespace) -> None:
           f"{solver.mmd_cfg.frames_per_item}; median of {args.repeats}")
     print(f"{'':34}{'time (s)':>10}{'saved for backward':>22}{'peak GPU':>12}{'amortised':>12}")
     for name, (seconds, saved, peak) in results.items():
-        overhead = '' if name == 'regular step' else f"{100 * seconds / (args.num_batches * regular_time):.1f} %"
+        steps = 1 if name.startswith('bank') else args.num_batches  # the bank mode runs at every step
+        overhead = '' if name == 'regular step' else f"{100 * seconds / (steps * regular_time):.2f} %"
         peak_text = 'n/a' if peak is None else f"{peak / 2 ** 20:.0f} MiB"
         print(f"{name:34}{seconds:>10.3f}{saved / 2 ** 20:>18.1f} MiB{peak_text:>12}{overhead:>12}")
-    print("amortised: MMD step time / (mmd.num_batches x regular step time), the training time the MMD adds")
+    print("amortised: MMD step time / (mmd.num_batches x regular step time), the training time the MMD adds; bank "
+          "mode: its time per step / regular step time, and in place of 'saved for backward' the memory it keeps "
+          "(the bank's values and the gradient waiting for the regular backward)")
+    paper = 32 * 64 * 5 * 4 * 128 * 4
+    print(f"bank at the paper's size: 32 batches x 64 clips x 5 frames x 4 codebooks x 128 dims, float32 = "
+          f"{paper / 2 ** 20:.1f} MiB ({31 / 32 * paper / 2 ** 20:.1f} MiB held between steps, 31 batches)")
 
 
 def _gather_rank(rank: int, init_file: str, samples: int, repeats: int, out: str) -> None:

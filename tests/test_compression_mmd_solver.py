@@ -99,6 +99,7 @@ def test_macro_batch_schedule_within_an_epoch(solver):
 
 @pytest.mark.parametrize('override, message', [
     ('mmd.weight=-1', r'mmd\.weight must be a finite number >= 0'),
+    ('mmd.mode=every_step', r'mmd\.mode must be one of macro_batch, bank'),
     ('mmd.kernel=gaussian', r'mmd\.kernel must be one of multiscale_gaussian'),
     ('mmd.alignment=flatten', r'mmd\.alignment must be one of delay, parallel'),
     ('mmd.num_batches=0', r'mmd\.num_batches must be an integer >= 1'),
@@ -152,3 +153,127 @@ def test_pattern_alignment_trains_and_measures_the_codes_its_lm_predicts_togethe
     assert 'tc_percent_pattern' in measured.to_metrics()
     with pytest.raises(MMDConfigError, match=r"mmd.alignment=pattern with mmd.pattern=.*musiclm.*one code per step"):
         build(*data_overrides, 'mmd.alignment=pattern', 'mmd.pattern.modeling=musiclm')
+
+
+BANK = ['mmd.mode=bank']
+
+
+def _encoder_grads(solver) -> torch.Tensor:
+    return torch.cat([torch.zeros_like(p).flatten() if p.grad is None else p.grad.flatten()
+                      for p in solver.model.encoder.parameters()])
+
+
+def test_bank_step_adds_the_mmd_gradient_once_to_the_regular_backward_and_leaves_codebooks(data_overrides):
+    """bank_step takes the encoder output of the regular forward: it moves no codebook state and gives the
+    encoder nothing itself; the hook it leaves on the output adds mmd.weight x the gradient of the MMD over the
+    bank and the batch, once (the regular step backpropagates twice through the output: penalty, balancer)."""
+    import copy
+    solver = build(*data_overrides, *BANK)
+    solver.model.train()
+    solver.model(_audio())  # k-means init
+    for seed in (1, 2):  # two batches in the bank (mmd.num_batches=4 in the debug codec)
+        solver.bank_step(solver._encode(_audio(seed=seed)).detach(), {})
+    assert len(solver.sample_bank) == 2
+    bank = copy.deepcopy(solver.sample_bank)
+    solver.optimizer.zero_grad()
+    buffers = {name: b.clone() for name, b in solver.model.quantizer.named_buffers()}
+    emb = solver._encode(_audio(seed=3))
+    solver.mmd_rng.manual_seed(0)
+    metrics: dict = {}
+    adder = solver.bank_step(emb, metrics)
+    for name, value in solver.model.quantizer.named_buffers():
+        assert torch.equal(value, buffers[name]), f"codebook buffer {name} moved in the MMD pass"
+    assert all(p.grad is None for p in solver.model.parameters())  # no encoder pass of its own
+    assert metrics['mmd_samples'] == 3 * 8 * (50 - 3) and torch.isfinite(metrics['mmd']) and metrics['mmd'] != 0
+    assert len(solver.sample_bank) == 3 and adder is not None
+    probe = 1e-3 * torch.randn(emb.shape, generator=torch.Generator().manual_seed(4))  # a regular loss's gradient
+    (emb * probe).sum().backward(retain_graph=True)  # the first backward through the output: the MMD's joins it
+    (emb * probe).sum().backward(retain_graph=True)  # a second one (balancer's after penalty's): it does not join
+    with_mmd = _encoder_grads(solver)
+    solver.optimizer.zero_grad()
+    (emb * probe).sum().backward(retain_graph=True)
+    (emb * probe).sum().backward()
+    regular = _encoder_grads(solver)
+    solver.optimizer.zero_grad()
+    solver.mmd_rng.manual_seed(0)
+    direct = solver.mmd_cfg.weight * bank(solver.emb_vectors(solver._encode(_audio(seed=3))), solver.mmd_rng)
+    direct.backward()
+    assert float(direct.detach()) == pytest.approx(solver.mmd_cfg.weight * float(metrics['mmd']), rel=1e-6)
+    mmd_grad = _encoder_grads(solver)
+    # float32 rounding of one backward of (regular + MMD) against two: relative to the largest gradient
+    tolerance = 1e-5 * float(with_mmd.abs().max())
+    assert float(mmd_grad.abs().max()) > 100 * tolerance  # the MMD's part (once or twice) is far above rounding
+    torch.testing.assert_close(with_mmd, regular + mmd_grad, rtol=0, atol=tolerance)
+
+
+def test_bank_step_with_pvq_dropout_uses_every_codebook_and_masks_the_dropped_ones_gradient(data_overrides):
+    from audiocraft_mmd.quantization import dropout_gradient_mask
+    solver = build(*data_overrides, *BANK, 'encodec.quantizer=pvq', 'pvq.q_dropout=true')
+    solver.model.train()
+    solver.model(_audio())
+    emb = solver._encode(_audio(seed=1))
+    solver.mmd_rng.manual_seed(0)
+    keep = dropout_gradient_mask(8, 4, torch.Generator().manual_seed(0))  # the draw bank_step makes
+    assert not keep.all()
+    adder = solver.bank_step(emb, {})
+    grad = adder.grad.reshape(8, 4, 8, -1)  # [B, K, D/K, T]: slice k of the latent is codebook k's
+    assert (grad[~keep] == 0).all() and grad[keep].abs().sum() > 0
+
+
+@pytest.mark.filterwarnings("ignore:MMD kernel .* sees no signal")  # untrained codec on noise: constant codes
+def test_bank_mode_runs_the_mmd_at_every_step_of_a_train_stage(data_overrides):
+    with built_solver(*data_overrides, *BANK, 'optim.updates_per_epoch=6', 'mmd.num_batches=4') as solver:
+        assert not hasattr(solver, 'macro_batch')
+        samples = []
+        original = solver.bank_step
+
+        def recording(emb, metrics):
+            adder = original(emb, metrics)
+            samples.append(metrics.get('mmd_samples'))
+            return adder
+
+        solver.bank_step = recording
+        metrics = solver.run_stage('train', solver.train)
+        # the first step of a fresh run initialises the codebooks (no MMD); then one MMD per step over the
+        # current batch and up to mmd.num_batches - 1 = 3 earlier ones: 8 clips x 47 delay-aligned frames each
+        assert samples == [None, 1 * 376, 2 * 376, 3 * 376, 4 * 376, 4 * 376]
+        assert solver.state_dict()['sample_bank'] == {'steps': 5}
+        assert len(solver.sample_bank) == 3
+        assert metrics['mmd'] != 0 and metrics['mmd_time'] > 0
+
+
+def test_paper_codec_solver_builds_in_bank_mode(data_overrides):
+    solver = build(*data_overrides, 'solver=compression/encodec_mmd_32khz', *BANK, 'dataset.batch_size=2',
+                   'device=cpu')
+    assert solver.cfg.sample_rate == 32000 and solver.mmd_cfg.mode == 'bank'
+    assert solver.sample_bank.num_batches == 32 and solver.mmd_loss.frames_per_item == 5
+
+
+def test_bank_mode_needs_two_samples_per_batch(data_overrides):
+    with pytest.raises(MMDConfigError, match=r'mmd\.mode=bank: one batch holds 1 sample'):
+        build(*data_overrides, *BANK, 'dataset.batch_size=1', 'mmd.frames_per_item=1')
+
+
+def test_bank_mode_run_and_resume_are_exact(data_overrides):
+    """`dora run ... mmd.mode=bank` trains the debug codec; resumed from its epoch-1 checkpoint it ends
+    bit-identical to the uninterrupted run (the bank restarts empty at each epoch, as a macro-batch)."""
+    import shutil
+    from conftest import TRAIN_ARGS, read_history, run_dora, xp_folder
+    argv = [DEBUG_SOLVER, *data_overrides, *TRAIN_ARGS, *BANK]
+    run_dora('run', *argv)
+    folder = xp_folder(argv)
+    resumed_argv = [*argv, 'label=resumed']
+    resumed = xp_folder(resumed_argv)
+    resumed.mkdir(parents=True, exist_ok=True)
+    shutil.copy(folder / 'checkpoint_1.th', resumed / 'checkpoint.th')
+    run_dora('run', *resumed_argv)
+    history, reference = read_history(resumed), read_history(folder)
+    assert len(reference) == 2 and reference[1]['train']['mmd'] != 0
+    timings = ('duration', 'mmd_time')
+    assert [{k: v for k, v in history[1]['train'].items() if k not in timings}] == \
+        [{k: v for k, v in reference[1]['train'].items() if k not in timings}]
+    state, uninterrupted = (torch.load(f / 'checkpoint.th', weights_only=False) for f in (resumed, folder))
+    assert state['sample_bank'] == uninterrupted['sample_bank'] == {'steps': 15}  # 2 x 8 steps, the first none
+    assert 'macro_batch' not in state
+    for name, weight in uninterrupted['model'].items():
+        assert torch.equal(state['model'][name], weight), name

@@ -58,29 +58,42 @@ def _measure(model, clips: torch.Tensor):
 def _rank(rank: int, init_file: str, codes: torch.Tensor, out: str) -> None:
     """Rank ``rank`` of WORLD: the MMD of each case with ``gather=True`` over its contiguous share of ``codes``,
     and a codec measured over its shard of the clips (clip i on rank i % WORLD, as flashy shards)."""
-    from audiocraft_mmd.losses import MMDLoss
+    from audiocraft_mmd.losses import MMDLoss, SampleBank
     from audiocraft_mmd.metrics import DependenceAccumulator
     torch.distributed.init_process_group('gloo', init_method=f'file://{init_file}', rank=rank, world_size=WORLD)
     try:
-        results = []
+        results, banks = [], []
         for kwargs in CASES:
             share = codes.chunk(WORLD)[rank].clone().requires_grad_(True)
             loss = MMDLoss(gather=True, **kwargs)(share, torch.Generator().manual_seed(7))
             loss.backward()
             results.append({'loss': loss.detach(), 'grad': share.grad})
+            banks.append(_bank_last_step(SampleBank(MMDLoss(gather=True, **kwargs), num_batches=2),
+                                         [batch.chunk(WORLD)[rank] for batch in BANK_BATCHES]))
         torch.set_num_threads(1)  # the encoder's numerics as in the single-rank reference (see _single_rank)
         measured = _measure(_tiny_codec(), _clips()[rank::WORLD])
         accumulator = DependenceAccumulator(4, 16, alignment='delay')
         for batch in _codes()[rank::WORLD].split(2):  # clip i on rank i % WORLD, in batches of 2
             accumulator.update(batch)
         accumulator.merge_ranks()
-        torch.save({'mmd': results, 'codec': measured.to_dict(),
+        torch.save({'mmd': results, 'bank': banks, 'codec': measured.to_dict(),
                     'dependence': accumulator.result(generator=3).to_dict()}, out)
     finally:
         torch.distributed.destroy_process_group()
 
 
 CODES = torch.randn(6, 4, 3, 12, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+BANK_BATCHES = torch.randn(3, 6, 4, 3, 12, generator=torch.Generator().manual_seed(1), dtype=torch.float64).unbind()
+
+
+def _bank_last_step(bank, batches) -> dict:
+    """Feed ``batches`` to a `SampleBank`; the loss and the gradient on the last batch."""
+    for step, codes in enumerate(batches[:-1]):
+        bank(codes, torch.Generator().manual_seed(step))
+    last = batches[-1].clone().requires_grad_(True)
+    loss = bank(last, torch.Generator().manual_seed(9))
+    loss.backward()
+    return {'loss': loss.detach(), 'grad': last.grad}
 
 
 @pytest.fixture(scope='module')
@@ -115,6 +128,20 @@ def test_gathered_mmd_on_two_ranks_is_the_mmd_of_one_rank_on_all_the_data(two_ra
             # each rank's gradient is WORLD times its share of the global one; the sync averages over WORLD
             torch.testing.assert_close(result['grad'] / WORLD, whole.grad.chunk(WORLD)[rank], rtol=1e-10,
                                        atol=1e-14)
+
+
+def test_gathered_sample_bank_on_two_ranks_is_one_rank_on_all_the_data(two_ranks):
+    """mmd.mode=bank with mmd.gather: each rank gathers the current batch and keeps the global bank, so the
+    MMD is one rank's on every rank's batches, and the gradients average to one rank's."""
+    from audiocraft_mmd.losses import MMDLoss, SampleBank
+    for case, kwargs in enumerate(CASES):
+        single = _bank_last_step(SampleBank(MMDLoss(**kwargs), num_batches=2), list(BANK_BATCHES))
+        for rank in range(WORLD):
+            result = two_ranks[rank]['bank'][case]
+            torch.testing.assert_close(result['loss'], single['loss'], rtol=1e-12, atol=1e-15)
+            torch.testing.assert_close(result['grad'] / WORLD, single['grad'].chunk(WORLD)[rank], rtol=1e-10,
+                                       atol=1e-14)
+        assert single['grad'].abs().sum() > 0
 
 
 def test_gather_without_a_process_group_changes_nothing():
@@ -178,11 +205,15 @@ def test_mmd_step_benchmark_runs_at_a_tiny_size(tmp_path):
                            '--gather', '--gather-samples', '40'], cwd=REPO, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = {line[:34].strip(): line[34:].split() for line in proc.stdout.splitlines()
-            if line.startswith(('regular step', 'MMD step'))}
-    assert set(rows) == {'regular step', 'MMD step, checkpointing on', 'MMD step, checkpointing off'}
+            if line.startswith(("regular step", "MMD step", "bank mode"))}
+    assert set(rows) == {'regular step', 'MMD step, checkpointing on', 'MMD step, checkpointing off',
+                         'bank mode, extra per step'}
     for name, cells in rows.items():
-        assert float(cells[0]) > 0 and float(cells[1]) >= 0  # seconds, MiB saved for backward
+        assert float(cells[0]) > 0 and float(cells[1]) >= 0  # seconds, MiB saved for backward (bank: kept)
         if name != 'regular step':
             assert cells[-1] == '%' and float(cells[-2]) > 0  # the amortised overhead
     assert float(rows['MMD step, checkpointing on'][1]) < float(rows['MMD step, checkpointing off'][1])
+    assert float(rows['bank mode, extra per step'][1]) > 0  # one batch in the bank (2 - 1) and its gradient
+    assert "bank at the paper's size: 32 batches x 64 clips x 5 frames x 4 codebooks x 128 dims, float32 = 20.0 MiB" \
+        in proc.stdout
     assert 'gathered (80 samples)' in proc.stdout

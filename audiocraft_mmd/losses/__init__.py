@@ -20,6 +20,7 @@ from .mmd import (
     scale_samples,
     select_frames,
 )
+from .sample_bank import SampleBank
 from .shrinkage import ShrinkageWatch
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "MultiScaleGaussianKernel",
     "QuadraticKernel",
     "SCALES",
+    "SampleBank",
     "ShrinkageWatch",
     "SquaredInverseKernel",
     "build_kernel",

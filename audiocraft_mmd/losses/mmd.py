@@ -538,13 +538,17 @@ class MMDLoss(nn.Module):
         """The groups of codes whose independence the loss promotes, for K codebooks."""
         return code_groups(num_codebooks, self.alignment, self.pattern)
 
-    def group_samples(self, codes: torch.Tensor, generator: tp.Optional[torch.Generator] = None
+    def group_samples(self, codes: torch.Tensor, generator: tp.Optional[torch.Generator] = None,
+                      past: tp.Optional[tp.Sequence[torch.Tensor]] = None
                       ) -> tp.List[tp.Tuple[CodeGroup, torch.Tensor, torch.Tensor]]:
         """For each group of :meth:`groups`: the group, its joint and factorized samples [S_g, K_g * N].
 
         Args:
             codes: [B, K, N, T] per-codebook code vectors.
             generator: draws the frame subsets and the permutations, group after group.
+            past: per group, joint samples [P_g, K_g * N] of earlier batches (values, e.g. a
+                :class:`~.sample_bank.SampleBank`'s), put before this batch's (after the gather): the factorized
+                samples are drawn from all of them, and S_g = P_g + this batch's samples.
         """
         if codes.dim() != 4:
             raise ValueError(f"codes must be [B, K, N, T], got shape {tuple(codes.shape)}.")
@@ -553,8 +557,11 @@ class MMDLoss(nn.Module):
         B, K, N, T = codes.shape
         if K < 2:
             raise ValueError(f"Independence between codebooks needs at least 2 codebooks, got K={K}.")
+        groups = self.groups(K)
+        if past is not None and len(past) != len(groups):
+            raise ValueError(f"past holds the samples of {len(past)} groups of codes, the loss has {len(groups)}.")
         out = []
-        for group in self.groups(K):
+        for index, group in enumerate(groups):
             if group.length(T) == 0:
                 raise ValueError(f"The {self.alignment} alignment reads codes {group.span} frames apart "
                                  f"({group.describe()}): it needs at least {group.span + 1} frames, got T={T}.")
@@ -567,7 +574,9 @@ class MMDLoss(nn.Module):
             joint = aligned.permute(0, 3, 1, 2).reshape(S, size, N)
             if self.gather:
                 joint = gather_rows(joint)
-                S = joint.shape[0]
+            if past is not None and past[index].shape[0]:
+                joint = torch.cat([past[index].detach().to(joint).reshape(-1, size, N), joint])
+            S = joint.shape[0]
             factorized = factorize(joint, generator)
             out.append((group, joint.reshape(S, size * N), factorized.reshape(S, size * N)))
         return out
@@ -592,7 +601,11 @@ class MMDLoss(nn.Module):
         Returns:
             0-dim float32 tensor (float64 for float64 codes), differentiable w.r.t. ``codes``.
         """
-        groups = self.group_samples(codes, generator)
+        return self.loss_of_samples(self.group_samples(codes, generator))
+
+    def loss_of_samples(self, groups: tp.Sequence[tp.Tuple[CodeGroup, torch.Tensor, torch.Tensor]]) -> torch.Tensor:
+        """The loss of :meth:`forward` on the output of :meth:`group_samples` (joint and factorized samples
+        [S_g, K_g * N] of each group): scaled, collapse-checked, weighted over groups; 0-dim float32 (float64)."""
         scaled = [scale_samples(x, y, self.scale) for _, x, y in groups]
         self._check_collapse([x for x, _ in scaled])
         weights = group_weights([group for group, _, _ in groups])

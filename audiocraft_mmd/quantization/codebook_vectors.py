@@ -27,29 +27,26 @@ def quantizer_layers(quantizer: torch.nn.Module) -> tp.Sequence[VectorQuantizati
         TypeError: another quantizer.
         RuntimeError: the codebooks are not initialised yet.
     """
+    if not codebooks_initialised(quantizer):
+        raise RuntimeError("The codebooks are not initialised yet (k-means init happens on the first "
+                           "training forward): run a training step before computing the MMD.")
+    return _layers(quantizer)
+
+
+def codebooks_initialised(quantizer: torch.nn.Module) -> bool:
+    """Whether every codebook of an RVQ or a PVQ is initialised (k-means init happens on the quantizer's first
+    training forward). Reads audiocraft's private ``_codebook.inited`` buffer; `TypeError` for another quantizer."""
+    return all(bool(layer._codebook.inited) for layer in _layers(quantizer))
+
+
+def _layers(quantizer: torch.nn.Module) -> tp.Sequence[VectorQuantization]:
     if isinstance(quantizer, ResidualVectorQuantizer):
-        layers = quantizer.vq.layers[:quantizer.total_codebooks]
-    elif isinstance(quantizer, ProductVectorQuantizer):
-        layers = quantizer.layers[:quantizer.total_codebooks]
-    else:
-        raise TypeError(
-            f"The MMD loss needs a multi-codebook quantizer (audiocraft's `rvq` or the plugin's `pvq`), got "
-            f"{type(quantizer).__name__}; set `encodec.quantizer: rvq` or `pvq` in the model config.")
-    for layer in layers:
-        if not layer._codebook.inited:
-            raise RuntimeError("The codebooks are not initialised yet (k-means init happens on the first "
-                               "training forward): run a training step before computing the MMD.")
-    return layers
-
-
-def codebooks_initialised(quantizer: tp.Union[ResidualVectorQuantizer, ProductVectorQuantizer]) -> bool:
-    """Whether every codebook has had its k-means init (AudioCraft's private ``_codebook.inited`` buffer), i.e.
-    whether `codebook_vectors` can run: not before the quantizer's first training forward."""
-    try:
-        quantizer_layers(quantizer)
-    except RuntimeError:
-        return False
-    return True
+        return quantizer.vq.layers[:quantizer.total_codebooks]
+    if isinstance(quantizer, ProductVectorQuantizer):
+        return quantizer.layers[:quantizer.total_codebooks]
+    raise TypeError(
+        f"The MMD loss needs a multi-codebook quantizer (audiocraft's `rvq` or the plugin's `pvq`), got "
+        f"{type(quantizer).__name__}; set `encodec.quantizer: rvq` or `pvq` in the model config.")
 
 
 def _nearest(layer: VectorQuantization, x: torch.Tensor) -> torch.Tensor:

@@ -17,7 +17,7 @@ from audiocraft.solvers.compression import CompressionSolver
 from ..alignment import pattern_problem
 from ..compat import safe_checkpoint_state
 from ..errors import choice_problem, raise_all, run_checks
-from ..losses import ShrinkageWatch
+from ..losses import SampleBank, ShrinkageWatch
 from ..models import builders as plugin_builders
 from ..quantization import SUPPORTED, ProductVectorQuantizer, codebooks_initialised, mmd_vectors
 from .macro_batch import MacroBatch
@@ -36,7 +36,12 @@ class CompressionMMDSolver(ExactResume, SkipNullSplitStages, CompressionSolver):
     ``mmd.weight * MMD`` is backpropagated in its own backward, outside the balancer. Its gradient
     then joins the regular step's gradient for the same optimizer step.
 
-    Pending batches never outlive an epoch: each training epoch starts an empty macro-batch and
+    With ``mmd.mode: bank`` nothing is re-encoded: at every training step a hook on the encoder takes the
+    regular forward's output, computes the MMD over its per-codebook vectors and a `SampleBank` of the
+    previous ``mmd.num_batches - 1`` batches' values (`bank_step`), and adds ``mmd.weight`` times the MMD's
+    gradient to the gradient that reaches the encoder output in the regular backward, outside the balancer.
+
+    Pending batches never outlive an epoch: each training epoch starts an empty macro-batch (or bank) and
     the last step of an epoch closes a partial one. AudioCraft saves checkpoints between epochs,
     so a checkpoint never holds pending audio and a resumed run continues exactly where the
     schedule was. The MMD draws (permutations, frame subsets, dropout masks) come from a generator
@@ -53,14 +58,18 @@ class CompressionMMDSolver(ExactResume, SkipNullSplitStages, CompressionSolver):
         num_codebooks = self._rvq_codebooks()
         self.mmd_cfg.check_model(num_codebooks, self._frames_per_clip(), cfg.dataset.batch_size)
         self.mmd_loss = self.mmd_cfg.build_loss(collapse_check_every=10)
-        self.macro_batch = MacroBatch(self.mmd_cfg.num_batches)
         # warns once if the trained MMD falls tenfold while the scale-free one does not (not checkpointed: after a
         # resume it compares with the resumed run's first MMD steps; it changes no training state)
         self.shrinkage = ShrinkageWatch(self.mmd_cfg.scale)
         self.mmd_rng = torch.Generator()
         self.dropout_rng = torch.Generator()
         self._last_train_step = -1
-        self.register_stateful('macro_batch')
+        if self.mmd_cfg.mode == 'bank':
+            self.sample_bank = SampleBank(self.mmd_loss, self.mmd_cfg.num_batches)
+            self.register_stateful('sample_bank')
+        else:
+            self.macro_batch = MacroBatch(self.mmd_cfg.num_batches)
+            self.register_stateful('macro_batch')
         batches = len(self.dataloaders['train']) if 'train' in self.dataloaders else 0
         if batches and self.train_updates_per_epoch > batches:
             self.logger.warning("optim.updates_per_epoch=%d, but the train set holds %d batches per epoch "
@@ -68,7 +77,7 @@ class CompressionMMDSolver(ExactResume, SkipNullSplitStages, CompressionSolver):
                                 "updates; set dataset.train.num_samples=%d for %d.", self.train_updates_per_epoch,
                                 batches, batches, self.train_updates_per_epoch * self.cfg.dataset.batch_size,
                                 self.train_updates_per_epoch)
-        if self.train_updates_per_epoch % self.mmd_cfg.num_batches:
+        if self.mmd_cfg.mode == 'macro_batch' and self.train_updates_per_epoch % self.mmd_cfg.num_batches:
             self.logger.info("optim.updates_per_epoch=%d is not a multiple of mmd.num_batches=%d: the last "
                              "macro-batch of each epoch holds %d batches.", self.train_updates_per_epoch,
                              self.mmd_cfg.num_batches, self.train_updates_per_epoch % self.mmd_cfg.num_batches)
@@ -127,20 +136,24 @@ class CompressionMMDSolver(ExactResume, SkipNullSplitStages, CompressionSolver):
 
     def show(self):
         super().show()
-        self.logger.info("MMD: weight=%s every %d batches, %r", self.mmd_cfg.weight, self.mmd_cfg.num_batches,
-                         self.mmd_loss)
+        self.logger.info("MMD: weight=%s, mode=%s over %d batches, %r", self.mmd_cfg.weight, self.mmd_cfg.mode,
+                         self.mmd_cfg.num_batches, self.mmd_loss)
 
     def state_dict(self) -> dict:
         """Solver state with plain containers, so `torch.load(weights_only=True)` reads the checkpoint."""
         return safe_checkpoint_state(super().state_dict())
 
     def train(self):
-        """Train stage: a fresh macro-batch and MMD generator for each epoch."""
-        self.macro_batch.clear()
+        """Train stage: a fresh macro-batch (or sample bank) and MMD generator for each epoch."""
+        if self.mmd_cfg.mode == 'bank':
+            self.sample_bank.clear()
+            self.mmd_loss.calls = self.sample_bank.steps  # one loss call per MMD step, also after a resume
+        else:
+            self.macro_batch.clear()
+            self.mmd_loss.calls = self.macro_batch.completed
         seed = (self.cfg.seed * 1_000_003 + self.epoch) * 1009 + flashy.distrib.rank()
         # mmd.gather: every rank draws the same permutations of the global macro-batch
         self.mmd_rng.manual_seed(seed - flashy.distrib.rank() if self.mmd_cfg.gather else seed)
-        self.mmd_loss.calls = self.macro_batch.completed  # one loss call per MMD step, also after a resume
         if isinstance(self.model.quantizer, ProductVectorQuantizer):
             self.dropout_rng.manual_seed(seed + 1)
             self.model.quantizer.dropout_generator = self.dropout_rng
@@ -151,7 +164,10 @@ class CompressionMMDSolver(ExactResume, SkipNullSplitStages, CompressionSolver):
         return super().train()
 
     def run_step(self, idx: int, batch: torch.Tensor, metrics: dict):
-        """Store the batch for the MMD; on a macro-batch's last batch, run the MMD backward first."""
+        """Store the batch for the MMD; on a macro-batch's last batch, run the MMD backward first. Bank mode: the
+        regular step, with the MMD of its encoder output (`bank_step`)."""
+        if self.is_training and self.mmd_cfg.mode == 'bank':
+            return self._run_step_with_bank(idx, batch, metrics)
         if self.is_training:
             self.macro_batch.add(batch)
             if (self.macro_batch.full or idx >= self._last_train_step) \
@@ -173,6 +189,56 @@ class CompressionMMDSolver(ExactResume, SkipNullSplitStages, CompressionSolver):
         num_samples = vectors.shape[0] * self.mmd_cfg.frames_used(vectors.shape[-1], vectors.shape[1])
         if self.mmd_cfg.gather:
             num_samples *= flashy.distrib.world_size()  # ranks hold equal batches
+        return self._mmd_metrics(loss, latent_rms, start, num_samples)
+
+    def _run_step_with_bank(self, idx: int, batch: torch.Tensor, metrics: dict):
+        """The regular step, with `bank_step` on its encoder output."""
+        adders: tp.List[_AddGradientOnce] = []
+
+        def hook(module: torch.nn.Module, args: tp.Any, emb: torch.Tensor) -> None:
+            adder = self.bank_step(emb, metrics)
+            if adder is not None:
+                adders.append(adder)
+
+        # EncodecModel.forward runs `emb = self.encoder(x)` once (the public `encoder` attribute): its output is
+        # the one the quantizer, the decoder and every loss of the regular step use.
+        handle = self.model.encoder.register_forward_hook(hook)
+        try:
+            metrics = super().run_step(idx, batch, metrics)
+        finally:
+            handle.remove()
+        if len(adders) > 1 or any(adder.grad is not None for adder in adders):
+            raise RuntimeError(f"mmd.mode=bank: the MMD's gradient must join the regular backward once, but the encoder "
+                               f"ran {len(adders)} times in the step or no backward reached its output.")
+        return metrics
+
+    def bank_step(self, emb: torch.Tensor, metrics: dict) -> tp.Optional['_AddGradientOnce']:
+        """``mmd.mode: bank``: the MMD over the regular forward's encoder output ``emb`` [B, D, T] and the sample
+        bank, logged into ``metrics``. Returns the hook registered on ``emb`` that adds ``mmd.weight`` times the
+        MMD's gradient w.r.t. ``emb`` to the first regular backward through it (None without gradient).
+
+        The per-codebook vectors come from ``emb`` detached (the MMD's own backward stops there, no encoder
+        pass), with the codebooks as the quantizer's forward then finds them (before its update). On the very
+        first step of a run the codebooks are not initialised yet: no MMD on that step.
+        """
+        if not codebooks_initialised(self.model.quantizer):
+            return None
+        start = time.time()
+        train = self.mmd_cfg.weight > 0 and emb.requires_grad
+        leaf = emb.detach().requires_grad_(train)
+        with torch.set_grad_enabled(train):
+            loss = self.sample_bank(self.emb_vectors(leaf), generator=self.mmd_rng)
+            if train:
+                (self.mmd_cfg.weight * loss).backward()
+        metrics.update(self._mmd_metrics(loss, _rms(emb), start, self.sample_bank.last_num_samples))
+        if not train:
+            return None
+        adder = _AddGradientOnce(leaf.grad)
+        emb.register_hook(adder)
+        return adder
+
+    def _mmd_metrics(self, loss: torch.Tensor, latent_rms: float, start: float, num_samples: int
+                     ) -> tp.Dict[str, tp.Any]:
         # latent_rms beside the MMD: with mmd.scale=fixed a lower MMD can come from a shrinking latent alone
         metrics = {'mmd': loss.detach(), 'latent_rms': latent_rms, 'mmd_time': time.time() - start,
                    'mmd_samples': num_samples}
@@ -205,8 +271,14 @@ class CompressionMMDSolver(ExactResume, SkipNullSplitStages, CompressionSolver):
                 emb = self._encode(chunk)
             embeddings.append(emb)
         emb = torch.cat(embeddings, dim=0)
-        latent_rms = float(emb.detach().double().pow(2).mean().sqrt())
-        return mmd_vectors(self.model.quantizer, emb, self.mmd_cfg.stream, self.mmd_rng), latent_rms
+        latent_rms = _rms(emb)
+        return self.emb_vectors(emb), latent_rms
+
+    def emb_vectors(self, emb: torch.Tensor) -> torch.Tensor:
+        """Per-codebook vectors [B, K, N, T] of the encoder output ``emb`` [B, D, T] (RVQ: N = D, PVQ: N = D/K),
+        codebook state untouched, through `audiocraft_mmd.quantization.mmd_vectors` (the codes before dropout;
+        with quantizer dropout and gradients on, only the codebooks a draw of ``mmd_rng`` keeps carry gradient)."""
+        return mmd_vectors(self.model.quantizer, emb, self.mmd_cfg.stream, self.mmd_rng)
 
     def evaluate(self):
         """Evaluate stage: one pass of `audiocraft_mmd.metrics.CodecMeter` over the evaluate set.
@@ -236,6 +308,26 @@ class CompressionMMDSolver(ExactResume, SkipNullSplitStages, CompressionSolver):
     def _encode(self, x: torch.Tensor) -> torch.Tensor:
         x, _ = self.model.preprocess(x)
         return self.model.encoder(x)
+
+
+def _rms(emb: torch.Tensor) -> float:
+    """The rms of an encoder output (the latent scale logged as ``latent_rms``)."""
+    return float(emb.detach().double().pow(2).mean().sqrt())
+
+
+class _AddGradientOnce:
+    """Tensor hook: adds ``grad`` to the first gradient that reaches the tensor, then nothing (the regular step
+    backpropagates the commitment penalty with ``retain_graph`` before the balancer's backward: both reach the
+    encoder output, the MMD's gradient must join only one)."""
+
+    def __init__(self, grad: torch.Tensor):
+        self.grad: tp.Optional[torch.Tensor] = grad
+
+    def __call__(self, grad: torch.Tensor) -> tp.Optional[torch.Tensor]:
+        if self.grad is None:
+            return None
+        added, self.grad = grad + self.grad, None
+        return added
 
 
 MMD_QUANTIZERS = ('rvq', 'pvq')

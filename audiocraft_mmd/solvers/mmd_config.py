@@ -11,6 +11,10 @@ from ..losses import KERNELS, SCALES, MMDLoss, build_kernel
 from ..quantization import STREAMS
 
 
+MODES = ('macro_batch', 'bank')
+"""``mmd.mode``: the paper's macro-batch re-encoded every ``num_batches`` steps, or a `SampleBank` at every step."""
+
+
 class MMDConfigError(ConfigurationError):
     """A configuration that cannot work, naming the offending key."""
 
@@ -22,7 +26,11 @@ class MMDConfig:
     Attributes:
         weight: factor of the MMD term, backpropagated in its own backward (paper: 1e3). With 0 the
             MMD is still measured on each macro-batch and logged, but nothing is backpropagated.
-        num_batches: training batches accumulated into one macro-batch (paper: 32).
+        mode: ``macro_batch`` (paper): every ``num_batches`` steps the stored audio is re-encoded and the MMD
+            backpropagated in its own backward; ``bank``: at every step, the MMD over the current batch's codes
+            (from the regular forward) and the values of the previous ``num_batches - 1`` batches'
+            (`audiocraft_mmd.losses.SampleBank`), its gradient through the current batch only.
+        num_batches: training batches accumulated into one macro-batch (paper: 32), or spanned by the bank.
         alignment: ``delay`` (what MusicGen's delay pattern predicts in one step), ``parallel`` or
             ``pattern`` (what ``pattern`` predicts in one step, see ``audiocraft_mmd.alignment``).
         pattern: the codebooks pattern config read with ``alignment: pattern`` (the format of
@@ -30,7 +38,8 @@ class MMDConfig:
         kernel: one of ``audiocraft_mmd.losses.KERNELS``; ``kernel_params`` its parameters (None: paper's).
         stream: ``quantized`` (each RVQ stage's code vector, paper) or ``residual`` (official code).
         frames_per_item: keep this many random aligned frames per clip to bound the sample count S.
-        gradient_checkpointing: recompute the encoder in the MMD backward instead of storing it.
+        gradient_checkpointing: recompute the encoder in the MMD backward instead of storing it (macro-batch
+            mode: the bank mode does not re-encode).
         chunk_size: rows per block in the MMD (None: automatic).
         scale: ``fixed`` (paper), ``standardized`` or ``median`` (blind to the latent's overall scale),
             see ``audiocraft_mmd.losses.scale_samples``.
@@ -38,6 +47,7 @@ class MMDConfig:
             own samples), as with one big GPU; off (the paper: 1280 samples per GPU) each rank has its own.
     """
     weight: float = 1e3
+    mode: str = 'macro_batch'
     num_batches: int = 32
     alignment: str = 'delay'
     pattern: tp.Optional[tp.Dict[str, tp.Any]] = None
@@ -81,6 +91,8 @@ class MMDConfig:
                             f"got {self.weight!r}.")
         if not isinstance(self.num_batches, int) or self.num_batches < 1:
             problems.append(f"mmd.num_batches must be an integer >= 1 (paper: 32), got {self.num_batches!r}.")
+        if (problem := choice_problem('mmd.mode', self.mode, MODES)) is not None:
+            problems.append(problem)
         if (problem := choice_problem('mmd.alignment', self.alignment, ALIGNMENTS)) is not None:
             problems.append(problem)
         elif self.alignment == 'pattern' and (problem := pattern_problem(self.pattern, 'mmd.pattern')):
@@ -154,6 +166,11 @@ class MMDConfig:
                                    f"of at least {span + 1} frames, got {num_frames} (dataset.segment_duration "
                                    "too short).")]
         samples = batch_size * self.frames_used(num_frames, num_codebooks)
+        if self.mode == 'bank' and samples < 2:
+            return [MMDConfigError(
+                f"mmd.mode=bank: one batch holds {samples} sample(s) ({batch_size} clips x "
+                f"{self.frames_used(num_frames, num_codebooks)} frames) and an epoch's first step has only its own; "
+                "the MMD needs at least 2: raise dataset.batch_size, dataset.segment_duration or mmd.frames_per_item.")]
         if samples * self.num_batches < 2:
             return [MMDConfigError(
                 f"A macro-batch holds {samples * self.num_batches} sample(s) (mmd.num_batches={self.num_batches} x "
