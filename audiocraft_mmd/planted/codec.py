@@ -7,8 +7,9 @@ a few minutes on a CPU. What it shares with `CompressionMMDSolver`, so that what
 does: the quantizer's training forward (k-means init, EMA, dead-code expiry, commitment), the MMD's input
 (`audiocraft_mmd.quantization.mmd_vectors` on a re-encoded macro-batch kept by the solver's `MacroBatch`),
 the loss (`MMDConfig.build_loss`: every ``mmd.scale``, kernel and alignment, validated as the solver does),
-the MMD backward run on its own before the regular one and joined in the same optimizer step, and draws
-from a generator of its own. Each point is one frame: latents are [B, 2, 1].
+the MMD backward run on its own before the regular one and joined in the same optimizer step, or, with
+``mmd.mode: bank``, the solver's `SampleBank` on the regular forward's latent; the solver's `ShrinkageWatch`;
+and draws from a generator of its own. Each point is one frame: latents are [B, 2, 1].
 """
 from dataclasses import dataclass, field
 import typing as tp
@@ -16,7 +17,7 @@ import typing as tp
 import torch
 from torch import nn
 
-from ..losses import ShrinkageWatch
+from ..losses import SampleBank, ShrinkageWatch
 from ..metrics.dependence import codebook_dependence
 from ..quantization import ProductVectorQuantizer, codebooks_initialised, mmd_vectors
 from ..solvers.macro_batch import MacroBatch
@@ -35,7 +36,10 @@ class PlantedSettings:
         quantizer: ``rvq`` (AudioCraft's `ResidualVectorQuantizer`) or ``pvq`` (the plugin's product quantizer).
         bins: entries per codebook (2 codebooks).
         steps: optimizer steps; batch_size: points per step.
-        num_batches: ``mmd.num_batches``: batches per MMD macro-batch (1: an MMD step at every step).
+        num_batches: ``mmd.num_batches``: batches per MMD macro-batch (1: an MMD step at every step), or
+            batches the bank spans.
+        mode: ``mmd.mode``: ``macro_batch`` (re-encode the macro-batch every ``num_batches`` steps) or ``bank``
+            (an MMD at every step over the bank of the last ``num_batches`` batches, `SampleBank`).
         alignment: ``mmd.alignment`` (points are single frames: ``parallel``).
         lr: Adam's learning rate; hidden: width of the two hidden layers of the encoder and of the decoder.
         test_points: held-out points for the dependence I and the reconstruction.
@@ -47,11 +51,12 @@ class PlantedSettings:
     steps: int = 2000
     batch_size: int = 256
     num_batches: int = 1
+    mode: str = 'macro_batch'
     alignment: str = 'parallel'
     lr: float = 1e-3
     hidden: int = 64
-    test_points: int = 200_000
-    mmd_points: int = 2048
+    test_points: int = 100_000
+    mmd_points: int = 1024
     data: RotatedClusters = field(default_factory=RotatedClusters)
 
     def to_dict(self) -> tp.Dict[str, tp.Any]:
@@ -90,7 +95,11 @@ class PointCodec(nn.Module):
     def forward(self, x: torch.Tensor) -> tp.Tuple[torch.Tensor, torch.Tensor]:
         """Reconstruction [B, 2] of points [B, 2] through the quantizer (its training forward in train
         mode), and the quantizer's commitment penalty."""
-        quantized = self.quantizer(self.encode(x), frame_rate=1)
+        return self.reconstruct(self.encode(x))
+
+    def reconstruct(self, emb: torch.Tensor) -> tp.Tuple[torch.Tensor, torch.Tensor]:
+        """Reconstruction [B, 2] of a latent [B, 2, 1] and the commitment penalty (see `forward`)."""
+        quantized = self.quantizer(emb, frame_rate=1)
         return self.decoder(quantized.x[:, :, 0]), quantized.penalty
 
     def codes(self, x: torch.Tensor) -> torch.Tensor:
@@ -104,7 +113,8 @@ class PointCodec(nn.Module):
 
 def mmd_config(weight: float, scale: str, settings: PlantedSettings) -> MMDConfig:
     """The ``mmd:`` block of a planted run, validated as the solver validates it."""
-    config = MMDConfig(weight=weight, num_batches=settings.num_batches, alignment=settings.alignment, scale=scale)
+    config = MMDConfig(weight=weight, num_batches=settings.num_batches, alignment=settings.alignment, scale=scale,
+                       mode=settings.mode)
     config.validate()
     return config
 
@@ -128,9 +138,10 @@ class PlantedTraining:
 def train_planted(weight: float, scale: str, seed: int, settings: PlantedSettings = PlantedSettings()
                   ) -> PlantedTraining:
     """Train a `PointCodec` for ``settings.steps`` steps on points of ``settings.data``: MSE + commitment
-    through the quantizer, and ``weight`` x MMD on every macro-batch in its own backward, as `CompressionMMDSolver`
-    does, with its `ShrinkageWatch` fed every 10 MMD steps. With weight 0 no MMD is computed (the solver measures
-    and logs it; here the held-out measurement does): the codec is the same either way.
+    through the quantizer, and ``weight`` x MMD as `CompressionMMDSolver` computes it (``settings.mode``: on every
+    re-encoded macro-batch in its own backward, or at every step over the `SampleBank`), with its `ShrinkageWatch`
+    fed every 10 MMD steps. With weight 0 no MMD is computed (the solver measures and logs it; here the held-out
+    measurement does): the codec is the same either way.
 
     Draws: the weights and the quantizer's k-means init and dead-code resets come from torch's global RNG
     (AudioCraft's quantizer takes no generator), seeded with ``seed``; the training points and the MMD's
@@ -147,27 +158,43 @@ def train_planted(weight: float, scale: str, seed: int, settings: PlantedSetting
     data_rng = torch.Generator().manual_seed(seed)
     mmd_rng = torch.Generator().manual_seed(seed + 1)
     macro_batch = MacroBatch(config.num_batches)
+    bank = SampleBank(loss_fn, config.num_batches)
+
+    def observe(step: int, mmd: torch.Tensor, emb: torch.Tensor) -> None:
+        result.mmd_trace.append(float(mmd.detach()))
+        if loss_fn.last_scale_free is not None:
+            rms = float(emb.detach().double().pow(2).mean().sqrt())
+            warning = watch.update(float(mmd.detach()), loss_fn.last_scale_free, rms)
+            if warning is not None:
+                result.shrinkage_warning, result.shrinkage_step = warning, step
+
     codec.train()
     for step in range(settings.steps):
         x = settings.data.sample(settings.batch_size, data_rng)
-        macro_batch.add(x)
-        due = (macro_batch.full or step == settings.steps - 1) and weight > 0
-        if due and not codebooks_initialised(codec.quantizer):
-            macro_batch.clear()  # the first step's: the codebooks get their k-means init in this step's forward
-        elif due:
-            points = macro_batch.pop()
-            # the solver's order: re-encode the macro-batch with the current weights, MMD backward first
-            emb = codec.encode(points)
-            mmd = loss_fn(mmd_vectors(codec.quantizer, emb, config.stream, mmd_rng), generator=mmd_rng)
-            (weight * mmd).backward()
-            result.mmd_trace.append(float(mmd.detach()))
-            if loss_fn.last_scale_free is not None:
-                rms = float(emb.detach().double().pow(2).mean().sqrt())
-                warning = watch.update(float(mmd.detach()), loss_fn.last_scale_free, rms)
-                if warning is not None:
-                    result.shrinkage_warning, result.shrinkage_step = warning, step
-        reconstruction, penalty = codec(x)
-        (nn.functional.mse_loss(reconstruction, x) + penalty).backward()
+        if config.mode == 'bank':
+            # the solver's bank mode: the MMD of this step's encoder output (codebooks as the quantizer's forward
+            # finds them) over the bank, its gradient joined to the regular one through the same latent
+            emb = codec.encode(x)
+            mmd_term = emb.new_zeros(())
+            if weight > 0 and codebooks_initialised(codec.quantizer):
+                mmd = bank(mmd_vectors(codec.quantizer, emb, config.stream, mmd_rng), generator=mmd_rng)
+                mmd_term = weight * mmd
+                observe(step, mmd, emb)
+            reconstruction, penalty = codec.reconstruct(emb)
+            (nn.functional.mse_loss(reconstruction, x) + penalty + mmd_term).backward()
+        else:
+            macro_batch.add(x)
+            due = (macro_batch.full or step == settings.steps - 1) and weight > 0
+            if due and not codebooks_initialised(codec.quantizer):
+                macro_batch.clear()  # the first step's: the codebooks get their k-means init in this step's forward
+            elif due:
+                # the solver's order: re-encode the macro-batch with the current weights, MMD backward first
+                emb = codec.encode(macro_batch.pop())
+                mmd = loss_fn(mmd_vectors(codec.quantizer, emb, config.stream, mmd_rng), generator=mmd_rng)
+                (weight * mmd).backward()
+                observe(step, mmd, emb)
+            reconstruction, penalty = codec(x)
+            (nn.functional.mse_loss(reconstruction, x) + penalty).backward()
         optimizer.step()
         optimizer.zero_grad()
     codec.eval()

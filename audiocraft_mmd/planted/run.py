@@ -8,6 +8,7 @@ import math
 import multiprocessing
 import time
 import typing as tp
+import warnings
 from pathlib import Path
 
 from tqdm import tqdm
@@ -55,7 +56,7 @@ def sweep_cells(weights: tp.Sequence[float], scales: tp.Sequence[str]) -> tp.Lis
     return [Cell(0., scales[0])] + [Cell(w, s) for s in scales for w in weights if w > 0]
 
 
-RUN_FORMAT = 1  # raise when a run's training or figures change: stored runs of another format are not reused
+RUN_FORMAT = 2  # raise when a run's training or figures change: stored runs of another format are not reused
 
 
 def _run_key(cell: Cell, seed: int, settings: PlantedSettings) -> str:
@@ -76,7 +77,10 @@ def run_one(cell: Cell, seed: int, settings: PlantedSettings) -> tp.Dict[str, tp
     of training (mean of the first and the last 10 % of MMD steps), the seed and the time taken."""
     from .codec import measure_planted, train_planted
     start = time.time()
-    trained = train_planted(cell.weight, cell.scale, seed, settings)
+    with warnings.catch_warnings(record=True) as caught:  # the MMD's kernel-collapse warning: kept, not printed
+        warnings.simplefilter('always', RuntimeWarning)
+        trained = train_planted(cell.weight, cell.scale, seed, settings)
+    collapse = [str(w.message) for w in caught if 'sees no signal' in str(w.message)]
     figures = measure_planted(trained.codec, settings)
     trace = trained.mmd_trace
     tenth = max(1, len(trace) // 10)
@@ -85,6 +89,7 @@ def run_one(cell: Cell, seed: int, settings: PlantedSettings) -> tp.Dict[str, tp
             'trained_mmd_start': sum(trace[:tenth]) / tenth if trace else None,
             'trained_mmd_end': sum(trace[-tenth:]) / tenth if trace else None,
             'shrinkage_warning': trained.shrinkage_warning, 'shrinkage_step': trained.shrinkage_step,
+            'collapse_warning': collapse[0] if collapse else None,
             'seconds': time.time() - start}
 
 
@@ -152,6 +157,9 @@ def cell_verdict(result: CellResult, baseline: CellResult) -> str:
     warned = sum(r['shrinkage_warning'] is not None for r in result.runs)
     if warned:
         text += f"; the solver's shrinkage warning fired in {warned} of {len(result.runs)} runs"
+    collapsed = sum(r['collapse_warning'] is not None for r in result.runs)
+    if collapsed:
+        text += f"; its kernel saw no signal (the MMD's collapse warning) in {collapsed} of {len(result.runs)} runs"
     return text + '.'
 
 
