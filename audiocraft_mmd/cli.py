@@ -144,7 +144,7 @@ def _demo(args: argparse.Namespace) -> int:
     from .environment import cache_dir
     settings = DemoSettings(steps=args.steps, seeds=args.seeds, weight=args.weight, scale=args.scale, sweep=args.sweep,
                             start=args.start, segment_duration=args.segment_duration, max_segments=args.segments,
-                            quantizer=args.quantizer, start_steps=args.start_steps,
+                            quantizer=args.quantizer, start_steps=args.start_steps, planted_steps=args.planted_steps,
                             **({'jobs': args.jobs} if args.jobs is not None else {}))
     run_demo(out=Path(args.out), cache=Path(args.cache) if args.cache else cache_dir() / 'demo-data',
              audio=Path(args.audio) if args.audio else None, settings=settings)
@@ -152,10 +152,11 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _planted_settings(args: argparse.Namespace):
-    """The `PlantedSettings` of ``--steps`` and ``--quantizer``."""
+    """The `PlantedSettings` of ``--steps``, ``--quantizer``, ``--mode`` and ``--num-batches``."""
     from .planted.codec import PlantedSettings
     from .planted.run import with_overrides
-    return with_overrides(PlantedSettings(), steps=args.steps, quantizer=args.quantizer)
+    return with_overrides(PlantedSettings(), steps=args.steps, quantizer=args.quantizer, mode=args.mode,
+                          num_batches=args.num_batches)
 
 
 def _planted(args: argparse.Namespace) -> int:
@@ -238,6 +239,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument('--out', default='demo', help="report-SCALE.json (report-QUANTIZER-SCALE.json), its figure and "
                                                   "the XPs go here (default ./demo)")
     demo.add_argument('--segment-duration', type=float, default=5., help="held-out segment length in s (default 5)")
+    from .demo.run import PLANTED_STEPS
+    demo.add_argument('--planted-steps', type=int, default=PLANTED_STEPS,
+                      help=f"steps of each codec of the first part, planted dependence (default {PLANTED_STEPS}; "
+                           "0 skips it)")
     _add_codec_options(demo)
     demo.set_defaults(func=_demo)
     from .planted.codec import PlantedSettings, QUANTIZERS as POINT_QUANTIZERS
@@ -254,6 +259,12 @@ def build_parser() -> argparse.ArgumentParser:
                          help=f"training steps of each codec (default {PlantedSettings().steps})")
     planted.add_argument('--quantizer', choices=POINT_QUANTIZERS, default=None,
                          help="rvq (AudioCraft's, default) or pvq (the plugin's product quantizer)")
+    from .solvers.mmd_config import MODES
+    planted.add_argument('--mode', choices=MODES, default=None,
+                         help="mmd.mode: macro_batch (default, the paper's) or bank (see docs/MMD.md)")
+    planted.add_argument('--num-batches', type=int, default=None,
+                         help=f"mmd.num_batches: batches per macro-batch, or spanned by the bank (default "
+                              f"{PlantedSettings().num_batches}: an MMD step at every step)")
     planted.add_argument('--jobs', type=int, default=None, help="runs at a time (default: 2, or 1 on one core)")
     planted.add_argument('--out', default='planted', help="planted-QUANTIZER.json, its figure and the runs go here "
                                                         "(default ./planted)")

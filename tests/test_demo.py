@@ -23,7 +23,7 @@ def demo(*args: str, env_extra: dict = None) -> subprocess.CompletedProcess:
 def _not_the_plugins(stderr: str) -> list:
     """The lines of the demo's stderr that are not its progress bars (tqdm redraws with \\r and cursor moves)."""
     lines = (re.sub(r'\x1b\[[0-9]*[A-Za-z]', '', part).strip() for part in re.split(r'[\r\n]', stderr))
-    return [line for line in lines if line and not line.startswith(('training ', 'measuring '))]
+    return [line for line in lines if line and not line.startswith(('training ', 'measuring ', 'planted runs'))]
 
 
 @pytest.fixture(scope='module')
@@ -36,10 +36,11 @@ def tracks(tmp_path_factory):
 
 @pytest.fixture(scope='module')
 def quick_demo(tracks, tmp_path_factory):
-    """`audiocraft-mmd demo` on the generated tracks, 8 steps, 2 seeds. Returns (its args, its process, tmp dir)."""
+    """`audiocraft-mmd demo` on the generated tracks, 8 steps, 2 seeds, its planted part at 60 steps. Returns (its
+    args, its process, tmp dir)."""
     tmp_path = tmp_path_factory.mktemp('quick_demo')
     args = ['--audio', str(tracks), '--steps', '8', '--seeds', '2', '--out', str(tmp_path / 'demo'),
-            '--cache', str(tmp_path / 'cache'), '--segment-duration', '2']
+            '--cache', str(tmp_path / 'cache'), '--segment-duration', '2', '--planted-steps', '60']
     return args, demo(*args), tmp_path
 
 
@@ -65,6 +66,16 @@ def test_quick_demo_on_user_audio(quick_demo):
     assert interval['n'] == 2 and interval['low'] <= interval['mean'] <= interval['high']
     assert report['start_codec']['num_clips'] == 4 and report['settings']['scale'] == 'standardized'
     assert report['verdict'][0] in proc.stdout
+    # both parts, in order, and closing lines that say what each shows
+    out = proc.stdout
+    assert out.index('Part 1 of 2: the MMD where it must act') < out.index('Planted dependence: 3 codecs x 5 seeds') \
+        < out.index('Part 2 of 2: a working codec') < out.index('Fine-tuning 4 rvq codecs')
+    planted = json.loads((tmp_path / 'demo' / 'planted-rvq.json').read_text())
+    assert [c['label'] for c in planted['cells']] == ['baseline', 'standardized, weight 100', 'fixed, weight 100']
+    assert planted['settings']['steps'] == 60 and report['planted']['verdict'] == planted['verdict']
+    closing = out[out.index('What the demo shows.'):]
+    assert f"1. Planted dependence: {' '.join(planted['verdict'].splitlines())}" in closing
+    assert f"2. Real music: {report['verdict'][0]}" in closing
     assert f"datasource.evaluate={report['data']['evaluate']}" in proc.stdout  # the data works with dora run
     assert (tmp_path / 'demo' / 'report-standardized.png').read_bytes()[:4] == b'\x89PNG'
     splits = {split: sorted(os.listdir(Path(path).parent.parent / 'audio' / split))
@@ -77,6 +88,7 @@ def test_quick_demo_on_user_audio(quick_demo):
     assert 'Reusing prepared music' in again.stdout
     assert 'Fine-tuning 4 rvq codecs from' in proc.stdout  # the first run trained them all
     assert 'Fine-tuning 4 rvq codecs (4 of 4 finished: reused) from' in again.stdout
+    assert 'Planted dependence: 3 codecs x 5 seeds (15 reused)' in again.stdout
     assert json.loads((tmp_path / 'demo' / 'report-standardized.json').read_text())['runs'] == report['runs']
 
 
@@ -128,7 +140,7 @@ def test_lm_gap_end_to_end_on_the_quick_demos_codecs(quick_demo, tracks):
 
 def test_demo_on_the_real_music_keeps_a_working_codec(tmp_path):
     """The shipped start codec, and a short fine-tune of it on the demo's music, transmit the held-out song."""
-    proc = demo('--steps', '20', '--seeds', '1', '--out', str(tmp_path / 'demo'))
+    proc = demo('--steps', '20', '--seeds', '1', '--out', str(tmp_path / 'demo'), '--planted-steps', '0')
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     report = json.loads((tmp_path / 'demo' / 'report-standardized.json').read_text())
     for run in [report['start_codec'], *report['runs']['baseline']]:
@@ -288,7 +300,8 @@ def test_a_stopped_demo_stops_its_training_jobs(tracks, tmp_path):
     with log.open('w') as stderr:
         proc = subprocess.Popen([str(VENV_BIN / 'audiocraft-mmd'), 'demo', '--audio', str(tracks), '--steps', '400',
                                  '--seeds', '1', '--out', str(tmp_path / 'demo'), '--cache', str(tmp_path / 'cache'),
-                                 '--segment-duration', '2'], stdout=subprocess.DEVNULL, stderr=stderr, cwd=REPO)
+                                 '--segment-duration', '2', '--planted-steps', '0'], stdout=subprocess.DEVNULL,
+                                stderr=stderr, cwd=REPO)
         deadline, children = time.monotonic() + 300, []
         while len(children) < 2:  # --jobs 2: the baseline and the MMD codec train at once
             assert proc.poll() is None, log.read_text()[-3000:]

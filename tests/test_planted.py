@@ -1,8 +1,11 @@
 """The loss's purpose on planted dependence, the shrinkage watch, and the `planted` command."""
 import json
 import math
+import signal
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -36,10 +39,13 @@ def test_the_mmd_lowers_a_planted_dependence():
     assert min(drops) > 0.25, drops
 
 
-def test_training_is_bit_identical_for_a_seed():
-    settings = PlantedSettings(steps=40, test_points=2000, mmd_points=256)
+@pytest.mark.parametrize('mode', ['macro_batch', 'bank'])
+def test_training_is_bit_identical_for_a_seed(mode):
+    settings = PlantedSettings(steps=40, test_points=2000, mmd_points=256, num_batches=4, mode=mode)
     runs = [train_planted(100., 'fixed', 3, settings) for _ in range(2)]
     assert runs[0].mmd_trace == runs[1].mmd_trace
+    # macro-batches: one MMD per 4 steps; bank: one per step from the second (the first initialises the codebooks)
+    assert len(runs[0].mmd_trace) == (10 if mode == 'macro_batch' else 39)
     for a, b in zip(runs[0].codec.state_dict().values(), runs[1].codec.state_dict().values()):
         assert torch.equal(a, b)
 
@@ -111,3 +117,36 @@ def test_planted_command_refuses_bad_input_before_training(tmp_path):
                                *args], capture_output=True, text=True, timeout=300)
         assert proc.returncode == 2 and message in proc.stderr, proc.stderr
         assert not (tmp_path / 'x').exists()
+
+
+def _children(pid: int) -> list:
+    """The pids of the processes whose parent is ``pid`` (read from /proc)."""
+    found = []
+    for stat in Path('/proc').glob('[0-9]*/stat'):
+        try:
+            if int(stat.read_text().rsplit(')', 1)[1].split()[1]) == pid:
+                found.append(int(stat.parent.name))
+        except (OSError, IndexError, ValueError):
+            continue
+    return found
+
+
+def test_a_stopped_planted_run_stops_its_workers(tmp_path):
+    """SIGTERM while the runs train: the command exits (143) and its worker processes with it; a finished run
+    stays stored for the next call."""
+    proc = subprocess.Popen([sys.executable, '-m', 'audiocraft_mmd.cli', 'planted', '--steps', '20000', '--seeds',
+                             '2', '--weights', '100', '--scales', 'fixed', '--out', str(tmp_path), '--jobs', '2'],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline, workers = time.monotonic() + 120, []
+    while len(workers) < 2:
+        assert proc.poll() is None, proc.stderr.read()[-3000:]
+        assert time.monotonic() < deadline, 'no worker started in 120 s'
+        time.sleep(0.5)
+        workers = [pid for pid in _children(proc.pid)
+                   if b'spawn_main' in Path(f'/proc/{pid}/cmdline').read_bytes()]
+    time.sleep(5)  # inside the runs
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 128 + signal.SIGTERM
+    time.sleep(1)
+    assert [pid for pid in workers if Path(f'/proc/{pid}').exists()] == []
+    assert not (tmp_path / 'planted-rvq.json').exists()  # no report from half a sweep

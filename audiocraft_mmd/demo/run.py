@@ -22,6 +22,8 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ..errors import ConfigurationError, choice_problem
+from ..planted.codec import PlantedSettings
+from ..planted.run import run_planted
 from ..processes import sigterm_as_exit
 from ..stats import Interval, mean_interval, paired_change
 
@@ -52,6 +54,11 @@ SWEEP_WEIGHTS = (0., 10., 100., 1e3, 1e4)
 MACRO_CLIPS = 32  # held-out segments per MMD estimate
 MEASURE_SEED = 0  # the same draws (MMD permutations, time shuffles, dependence null) for every codec
 MSSPEC_TOLERANCE = 0.05  # the verdict's bound on the MSSpec increase
+# Part 1, planted dependence: the `planted` command's cells at weight 100 (its runs are shared with it)
+PLANTED_STEPS = 2000
+PLANTED_WEIGHTS = (100.,)
+PLANTED_SCALES = ('standardized', 'fixed')
+PLANTED_SEEDS = 5
 # --quantizer: the overrides of the start codec and of every fine-tuned codec (paper Table 4), and the
 # quantizer type each needs in its start codec. The shipped start codec is an RVQ.
 QUANTIZERS: tp.Dict[str, tp.List[str]] = {
@@ -116,6 +123,7 @@ class DemoSettings:
     jobs: int = field(default_factory=lambda: max(1, min(2, os.cpu_count() or 1)))
     quantizer: str = 'rvq'
     start_steps: int = START_STEPS
+    planted_steps: int = PLANTED_STEPS
 
     @property
     def quantizer_argv(self) -> tp.List[str]:
@@ -150,6 +158,8 @@ class DemoSettings:
             problems.append(f"--segments must be >= 1, got {self.max_segments}")
         if self.jobs < 1:
             problems.append(f"--jobs must be >= 1, got {self.jobs}")
+        if self.planted_steps < 0:
+            problems.append(f"--planted-steps must be >= 0 (0 skips the planted part), got {self.planted_steps}")
         problems += self.start_problems()
         if problems:
             raise ConfigurationError('; '.join(problems) + '.')
@@ -517,6 +527,13 @@ def run_demo(out: Path, cache: Path, audio: tp.Optional[Path] = None,
     settings.validate()
     out = Path(out)
     manifests = prepare_music(out, cache, audio, settings.segment_duration)
+    planted = None
+    if settings.planted_steps:
+        print("\nPart 1 of 2: the MMD where it must act, on a point codec whose codebooks are dependent by "
+              "construction (`audiocraft-mmd planted`, docs/PLANTED.md).", flush=True)
+        planted = run_planted(out, PlantedSettings(steps=settings.planted_steps), weights=PLANTED_WEIGHTS,
+                              scales=PLANTED_SCALES, seeds=PLANTED_SEEDS, jobs=settings.jobs)
+        print("\nPart 2 of 2: a working codec fine-tuned with and without the MMD on real music.", flush=True)
     start, start_text = resolve_start(settings, manifests, out)
     xps = demo_xps(manifests, start, settings)
     weights = ', '.join(f'{w:g}' for w in settings.weights)
@@ -556,6 +573,8 @@ def run_demo(out: Path, cache: Path, audio: tp.Optional[Path] = None,
               'start': start_text,
               'data': {split: str(path) for split, path in manifests.items()}, 'verdict': sentences,
               'start_codec': start_figures, 'runs': runs,
+              'planted': None if planted is None else {'report': str(out / f'{planted.settings.report_name}.json'),
+                                                       'verdict': planted.verdict()},
               'summary': {label: {k: v.to_dict() for k, v in summarize(r).items()} for label, r in runs.items()}}
     out.mkdir(parents=True, exist_ok=True)
     name = settings.report_name  # runs of other modes share the XPs
@@ -565,4 +584,7 @@ def run_demo(out: Path, cache: Path, audio: tp.Optional[Path] = None,
     print(f"Train on the same data yourself: uv run dora -P audiocraft_mmd run {SOLVER} "
           + ' '.join([*(f'datasource.{split}={path}' for split, path in manifests.items()),
                       f'continue_from={start}', *settings.quantizer_argv]))
+    if planted is not None:
+        print(f"\nWhat the demo shows.\n1. Planted dependence: {planted.summary()}\n2. Real music: "
+              + ' '.join(sentences))
     return report

@@ -63,6 +63,14 @@ class PlantedSettings:
         from dataclasses import asdict
         return asdict(self)
 
+    @property
+    def report_name(self) -> str:
+        """``planted-QUANTIZER``, with ``-MODE-NUM_BATCHES`` when the MMD is not computed at every step."""
+        default = PlantedSettings()
+        schedule = '' if (self.mode, self.num_batches) == (default.mode, default.num_batches) else \
+            f"-{self.mode}-{self.num_batches}"
+        return f"planted-{self.quantizer}{schedule}"
+
 
 def _mlp(inputs: int, outputs: int, hidden: int) -> nn.Sequential:
     return nn.Sequential(nn.Linear(inputs, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
@@ -101,10 +109,6 @@ class PointCodec(nn.Module):
         """Reconstruction [B, 2] of a latent [B, 2, 1] and the commitment penalty (see `forward`)."""
         quantized = self.quantizer(emb, frame_rate=1)
         return self.decoder(quantized.x[:, :, 0]), quantized.penalty
-
-    def codes(self, x: torch.Tensor) -> torch.Tensor:
-        """Codes [B, 2, 1] of points [B, 2]."""
-        return self.quantizer.encode(self.encode(x))
 
     def decode(self, codes: torch.Tensor) -> torch.Tensor:
         """Points [B, 2] of codes [B, 2, 1]."""
@@ -214,9 +218,10 @@ def measure_planted(codec: PointCodec, settings: PlantedSettings = PlantedSettin
     for every codec).
 
     Returns a dict: ``tc_percent`` (the dependence I of `codebook_dependence`, parallel alignment, bias-corrected)
-    and ``tc_samples``; ``mmd`` (fixed bandwidths) and ``mmd_scale_free`` (standardized samples) and ``mmd_median``
-    (``mmd.scale=median``) over the first ``mmd_points`` points, with the same draws for every codec; ``latent_rms``; ``mse`` and ``relative_mse`` (over the points' variance: 1 transmits
-    nothing); ``shuffled_relative_mse`` (each codebook's codes shuffled across points); ``codebook_entropy_bits``.
+    and ``tc_samples``; ``mmd`` (fixed bandwidths), ``mmd_scale_free`` (standardized samples) and ``mmd_median``
+    (``mmd.scale=median``) over the first ``mmd_points`` points, with the same draws for every codec;
+    ``latent_rms``; ``mse`` and ``relative_mse`` (over the points' variance: 1 transmits nothing);
+    ``shuffled_relative_mse`` (each codebook's codes shuffled across points); ``codebook_entropy_bits``.
     """
     codec.eval()
     rng = torch.Generator().manual_seed(TEST_SEED)

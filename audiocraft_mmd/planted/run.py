@@ -157,9 +157,6 @@ def cell_verdict(result: CellResult, baseline: CellResult) -> str:
     warned = sum(r['shrinkage_warning'] is not None for r in result.runs)
     if warned:
         text += f"; the solver's shrinkage warning fired in {warned} of {len(result.runs)} runs"
-    collapsed = sum(r['collapse_warning'] is not None for r in result.runs)
-    if collapsed:
-        text += f"; its kernel saw no signal (the MMD's collapse warning) in {collapsed} of {len(result.runs)} runs"
     return text + '.'
 
 
@@ -204,6 +201,10 @@ class PlantedReport:
             lines.append("A lower trained MMD is not evidence of independence: " + '; '.join(
                 f"{c.cell.label} lowered its MMD while I did not fall" for c in traps) + '.')
         return '\n'.join(lines)
+
+    def summary(self) -> str:
+        """The verdict in one paragraph, for the demo's closing lines."""
+        return ' '.join(self.verdict().split('\n'))
 
     def format_table(self) -> str:
         """One row per figure, one column per cell (mean ± 95 % half-interval over seeds)."""
@@ -268,7 +269,7 @@ def run_planted(out: Path, settings: PlantedSettings = PlantedSettings(),
                 seeds: int = PLANTED_SEEDS, jobs: int = 2, quiet: bool = False) -> PlantedReport:
     """Train and measure every (cell, seed), ``jobs`` at a time (one thread each), reusing the runs already in
     ``out/planted-runs/`` (keyed on the cell, the seed and the settings); print the table and the verdicts;
-    write ``out/planted-QUANTIZER.json`` and ``.png``."""
+    write ``out/REPORT.json`` and ``.png`` (`PlantedSettings.report_name`)."""
     from ..errors import ConfigurationError
     from ..losses import SCALES
     if seeds < 2:
@@ -306,7 +307,7 @@ def run_planted(out: Path, settings: PlantedSettings = PlantedSettings(),
                 path.write_text(json.dumps(result))
                 runs[cell].append(result)
     report = summarize_cells(cells, runs, settings, seeds)
-    name = f"planted-{settings.quantizer}"
+    name = settings.report_name
     (out / f"{name}.json").write_text(json.dumps(report.to_dict(), indent=2))
     report.plot(out / f"{name}.png")
     if not quiet:
