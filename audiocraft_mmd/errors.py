@@ -12,6 +12,14 @@ class MissingDataError(ConfigurationError, FileNotFoundError):
     """A dataset split or file that the configuration points to does not exist."""
 
 
+class NonFiniteLossError(RuntimeError):
+    """A training step whose loss turned NaN or Inf: the run stops before it saves a checkpoint. The Dora main
+    prints its message (the step, the last good checkpoint) without a traceback."""
+
+
+USER_ERRORS = (ConfigurationError, NonFiniteLossError)  # what the Dora main prints as its message alone
+
+
 class ConfigurationErrors(ConfigurationError):
     """Several configuration errors found in one pass; the message has one line per error."""
 

@@ -31,7 +31,7 @@ from audiocraft.utils.cluster import get_slurm_parameters  # noqa: E402
 from . import solvers  # noqa: E402
 from .datasource import check_datasource, check_datasource_files  # noqa: E402
 from .environment import audiocraft_config_dir, plugin_config_dir  # noqa: E402
-from .errors import ConfigurationError, run_checks  # noqa: E402
+from .errors import USER_ERRORS, ConfigurationError, run_checks  # noqa: E402
 from .models.checkpoint_files import check_resume_checkpoint  # noqa: E402
 from .overrides import compose_checked  # noqa: E402
 
@@ -124,18 +124,22 @@ def main(cfg):
     if cfg.show:
         solver.show()
         return
-    if cfg.execute_only:
-        if not (cfg.execute_inplace or cfg.continue_from is not None):
-            raise ConfigurationError("execute_only needs continue_from=<sig_or_path> or execute_inplace=true.")
-        solver.restore(replay_metrics=False)
-        solver.run_one_stage(cfg.execute_only)
-        return
-    return solver.run()
+    try:
+        if cfg.execute_only:
+            if not (cfg.execute_inplace or cfg.continue_from is not None):
+                raise ConfigurationError("execute_only needs continue_from=<sig_or_path> or execute_inplace=true.")
+            solver.restore(replay_metrics=False)
+            solver.run_one_stage(cfg.execute_only)
+            return
+        return solver.run()
+    except USER_ERRORS as exc:  # e.g. a non-finite loss: the message names the step and the last good checkpoint
+        sys.exit(f"error: {exc}")
 
 
 def _print_configuration_error(exc_type, exc, tb, _default=sys.excepthook) -> None:
-    """Uncaught `ConfigurationError`s (e.g. from Dora composing an XP's config) print one message, no traceback."""
-    if issubclass(exc_type, ConfigurationError):
+    """Uncaught `ConfigurationError`s (e.g. from Dora composing an XP's config) and `NonFiniteLossError`s print one
+    message, no traceback."""
+    if issubclass(exc_type, USER_ERRORS):
         print(f"error: {exc}", file=sys.stderr)
         return
     _default(exc_type, exc, tb)

@@ -60,9 +60,10 @@ def saved_bytes() -> tp.Iterator[tp.List[int]]:
         yield total
 
 
-def build_solver(solver: str, batch_size: int, num_batches: int, device: str, data: Path):
+def build_solver(solver: str, batch_size: int, num_batches: int, device: str, data: Path, updates: int = 1,
+                 overrides: tp.Sequence[str] = ()):
     """The solver ``solver`` (a compression config) on ``data`` (synthetic clips at its rate), per-GPU batch
-    ``batch_size``."""
+    ``batch_size``, ``updates`` training steps per epoch, then ``overrides`` (Hydra)."""
     from audiocraft_mmd import train
     from audiocraft_mmd.data import write_synthetic_dataset
     train.main.dora.dir = data / 'dora'
@@ -71,8 +72,8 @@ def build_solver(solver: str, batch_size: int, num_batches: int, device: str, da
     argv = [f'solver={solver}', f'datasource.train={splits["train"]}',
             f'datasource.valid={splits["valid"]}', 'datasource.evaluate=null', 'datasource.generate=null',
             f'dataset.batch_size={batch_size}', f'mmd.num_batches={num_batches}', f'device={device}',
-            'dataset.num_workers=0', f'dataset.train.num_samples={batch_size}', 'optim.updates_per_epoch=1',
-            'dataset.valid.num_samples=4']
+            'dataset.num_workers=0', f'dataset.train.num_samples={batch_size * updates}',
+            f'optim.updates_per_epoch={updates}', 'dataset.valid.num_samples=4', *overrides]
     xp = train.main.get_xp(argv)
     with xp.enter():
         return train.get_solver(xp.cfg)
@@ -97,7 +98,13 @@ def timed(fn: tp.Callable[[], tp.Any], repeats: int, device: str) -> tp.Tuple[fl
     return statistics.median(times), saved, peak
 
 
-def bench_steps(args: argparse.Namespace) -> None:
+Measure = tp.Tuple[float, int, tp.Optional[int]]  # seconds, bytes saved for backward (bank: kept), peak GPU bytes
+
+
+def measure_steps(args: argparse.Namespace) -> tp.Tuple[tp.Dict[str, Measure], str]:
+    """Time the regular step, the MMD step (checkpointing on and off) and the bank mode's extra per step for
+    ``args`` (``solver``, ``batch_size``, ``num_batches``, ``device``, ``repeats``); returns them with a line
+    describing the setting."""
     from audiocraft.solvers.compression import CompressionSolver
     from audiocraft_mmd.losses import SampleBank
     with tempfile.TemporaryDirectory() as tmp:
@@ -106,7 +113,7 @@ def bench_steps(args: argparse.Namespace) -> None:
         clips = int(solver.cfg.dataset.segment_duration * solver.cfg.sample_rate)
         batch = 0.1 * torch.randn(args.batch_size, 1, clips, generator=generator)
         macro = 0.1 * torch.randn(args.batch_size * args.num_batches, 1, clips, generator=generator)
-        results: tp.Dict[str, tp.Tuple[float, int, tp.Optional[int]]] = {}
+        results: tp.Dict[str, Measure] = {}
 
         def measure() -> dict:
             solver.model.train()
@@ -144,16 +151,25 @@ def bench_steps(args: argparse.Namespace) -> None:
             return {}
 
         solver.run_stage('train', measure)  # in a train stage, as the solver runs its steps
-    regular_time = results['regular step'][0]
-    print(f"solver={args.solver} on {args.device}: batch {args.batch_size} clips of "
-          f"{solver.cfg.dataset.segment_duration:g} s, macro-batch {args.num_batches} batches, mmd.frames_per_item "
-          f"{solver.mmd_cfg.frames_per_item}; median of {args.repeats}")
+    return results, (f"solver={args.solver} on {args.device}: batch {args.batch_size} clips of "
+                     f"{solver.cfg.dataset.segment_duration:g} s, macro-batch {args.num_batches} batches, "
+                     f"mmd.frames_per_item {solver.mmd_cfg.frames_per_item}; median of {args.repeats}")
+
+
+def overhead(name: str, seconds: float, results: tp.Dict[str, Measure], num_batches: int) -> str:
+    """The amortised overhead of row ``name`` against the regular step ('' for the regular step itself)."""
+    steps = 1 if name.startswith('bank') else num_batches  # the bank mode runs at every step
+    return '' if name == 'regular step' else f"{100 * seconds / (steps * results['regular step'][0]):.2f} %"
+
+
+def bench_steps(args: argparse.Namespace) -> None:
+    results, setting = measure_steps(args)
+    print(setting)
     print(f"{'':34}{'time (s)':>10}{'saved for backward':>22}{'peak GPU':>12}{'amortised':>12}")
     for name, (seconds, saved, peak) in results.items():
-        steps = 1 if name.startswith('bank') else args.num_batches  # the bank mode runs at every step
-        overhead = '' if name == 'regular step' else f"{100 * seconds / (steps * regular_time):.2f} %"
         peak_text = 'n/a' if peak is None else f"{peak / 2 ** 20:.0f} MiB"
-        print(f"{name:34}{seconds:>10.3f}{saved / 2 ** 20:>18.1f} MiB{peak_text:>12}{overhead:>12}")
+        print(f"{name:34}{seconds:>10.3f}{saved / 2 ** 20:>18.1f} MiB{peak_text:>12}"
+              f"{overhead(name, seconds, results, args.num_batches):>12}")
     print("amortised: MMD step time / (mmd.num_batches x regular step time), the training time the MMD adds; bank "
           "mode: its time per step / regular step time, and in place of 'saved for backward' the memory it keeps "
           "(the bank's values and the gradient waiting for the regular backward)")

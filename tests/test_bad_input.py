@@ -3,13 +3,15 @@
 One test per row of the bad-input table (issue 13): bad files in a manifest, silent data, misspelt keys,
 several errors at once, an unwritable cache, a truncated checkpoint, a missing split, the demo's
 held-out audio; then issue 27's rows: a value of the wrong shape for its key, a manifest line that is not
-an entry, a misspelt or miscased choice value, a file that is not a checkpoint. Each asserts the message and
-that nothing on disk changed.
+an entry, a misspelt or miscased choice value, a file that is not a checkpoint; then issue 26's rows: NaN or
+Inf samples in a float WAV, a manifest duration far beyond the file's, a loss that turns non-finite. Each asserts
+the message and that nothing on disk changed.
 """
 import hashlib
 import json
 import os
 import subprocess
+import typing as tp
 import warnings
 import zipfile
 from pathlib import Path
@@ -438,3 +440,106 @@ def test_a_file_that_is_not_a_checkpoint_is_named_in_the_plugins_words(tmp_path,
         assert str(info.value).startswith(f"{tmp_path / name} is not a readable AudioCraft checkpoint: {found}"), name
         assert str(info.value).endswith('; expected a checkpoint.th.') and 'torch.save(' not in str(info.value)
     assert _tree_digest(tmp_path) == before
+
+
+def _float_wav(path: Path, seconds: float, bad: tp.Optional[float] = None, at: float = 0.) -> Path:
+    """A float WAV tone of ``seconds`` s; with ``bad`` (NaN or Inf), 10 such samples from ``at`` s."""
+    wav = _tone(seconds)
+    if bad is not None:
+        wav[int(at * SR):int(at * SR) + 10] = bad
+    soundfile.write(path, wav, SR, subtype='FLOAT')
+    return path
+
+
+@pytest.fixture(scope='module')
+def non_finite_manifest(tmp_path_factory):
+    """Issue 26, rows 1-3: a manifest of a good float WAV, one with NaN samples at 1.3 s (between the short reads),
+    one with Inf samples at 0.2 s, and a good 2 s file listed with duration 100. Returns (manifest, audio_dir)."""
+    from audiocraft_mmd.data import write_manifest
+    root = tmp_path_factory.mktemp('non_finite')
+    audio = root / 'audio'
+    audio.mkdir()
+    _float_wav(audio / 'a_good.wav', 3.)
+    _float_wav(audio / 'b_nan.wav', 3., float('nan'), at=1.3)
+    _float_wav(audio / 'c_inf.wav', 3., float('inf'), at=0.2)
+    _float_wav(audio / 'd_long.wav', 2.)
+    manifest = write_manifest(audio, root / 'train')
+    entries = [json.loads(line) for line in manifest.read_text().splitlines()]
+    assert entries[3]['duration'] == 2.0  # the writer stores the header's duration
+    entries[3]['duration'] = 100.0
+    manifest.write_text(''.join(json.dumps(entry) + '\n' for entry in entries))
+    return manifest, audio
+
+
+NON_FINITE_BAD = {
+    2: 'b_nan.wav: holds NaN samples (first at 1.30 s); only finite samples can be trained on',
+    3: 'c_inf.wav: holds Inf samples (first at 0.20 s); only finite samples can be trained on',
+    4: 'd_long.wav: the manifest gives duration 100 s but the file lasts 2.000 s (its header); they must agree '
+       'within 0.1 s'}
+
+
+def test_nan_inf_samples_and_a_wrong_duration_stop_the_run_before_training(non_finite_manifest, data_overrides):
+    """Issue 26, rows 1-3: each trained (NaN, Inf) or stopped on an AssertionError traceback inside audiocraft's
+    reader (the duration) before; now the file check names the file, its manifest line and what would work."""
+    from audiocraft_mmd.train import get_solver, main
+    manifest, audio = non_finite_manifest
+    check = check_manifest(manifest)
+    assert {b.line: f"{Path(b.path).name}: {b.reason}" for b in check.bad} == NON_FINITE_BAD
+    assert check_audio_file(audio / 'd_long.wav', duration=2.0 + 0.09) is None  # a rounded duration passes
+    argv = [DEBUG_SOLVER, *data_overrides, f'datasource.train={manifest.parent}']
+    before = _tree_digest(manifest.parent, audio)
+    with pytest.raises(ConfigurationError) as info:
+        get_solver(main.get_xp(argv).cfg, xp_folder=manifest.parent.parent / 'xp')
+    lines = str(info.value).splitlines()
+    assert lines[0] == (f"datasource.train: 3 of the 4 files listed in {manifest} cannot be trained on (AudioCraft "
+                        "would silently train on other files instead):")
+    assert lines[1:4] == [f"  line {line}: {audio / reason}" for line, reason in NON_FINITE_BAD.items()]
+    assert lines[4].startswith("Fix or remove them and rewrite the manifest (`audiocraft-mmd manifest AUDIO_DIR "
+                               "OUT_DIR`), or pass datasource.skip_bad_files=true")
+    assert _tree_digest(manifest.parent, audio) == before and not (manifest.parent.parent / 'xp').exists()
+
+
+def test_a_non_finite_loss_stops_at_its_step_and_keeps_the_last_checkpoint(data_overrides, monkeypatch):
+    """Issue 26, row 4: Inf audio reaching a training step (epoch 2, step 2; the macro-batch's MMD step too) stops
+    the run before its optimizer step, naming the step and the last good checkpoint, which stays as it was."""
+    from test_compression_mmd_solver import built_solver
+    from audiocraft_mmd.errors import NonFiniteLossError
+    with built_solver(*data_overrides, 'optim.epochs=2', 'optim.updates_per_epoch=2', 'mmd.num_batches=2',
+                      'seed=26') as solver:
+        original, seen = solver.run_step, {}
+
+        def run_step(idx, batch, metrics):
+            if solver.is_training and solver.epoch == 2 and idx == 1:
+                seen['checkpoints'] = _tree_digest(solver.folder, pattern='checkpoint*')
+                seen['model'] = [p.detach().clone() for p in solver.model.parameters()]
+                batch = batch.clone()
+                batch[0, :, :100] = float('inf')
+            return original(idx, batch, metrics)
+
+        monkeypatch.setattr(solver, 'run_step', run_step)
+        with pytest.raises(NonFiniteLossError) as info:
+            solver.run()
+        checkpoint = solver.folder / 'checkpoint.th'
+        message = str(info.value)
+        assert message.startswith("training stopped at epoch 2, step 2 of 2 (update 4): non-finite values before the "
+                                  "optimizer step (")
+        assert 'g_loss=nan' in message and 'mmd=nan' in message and len(message.splitlines()) == 1
+        assert message.endswith(f"nothing was saved and the last good checkpoint is {checkpoint} (epoch 1), which "
+                                "rerunning the same command resumes from. Look for NaN or Inf samples in the "
+                                "training audio, or lower optim.lr.")
+        assert seen['checkpoints'] and _tree_digest(solver.folder, pattern='checkpoint*') == seen['checkpoints']
+        assert all(torch.equal(p, q) for p, q in zip(solver.model.parameters(), seen['model']))  # no optimizer step
+
+
+def test_a_diverging_run_prints_one_line_and_saves_nothing(data_overrides):
+    """Issue 26, row 4 through Dora: a learning rate of 1e38 turns the second step's loss non-finite."""
+    argv = [DEBUG_SOLVER, *data_overrides, 'optim.epochs=1', 'optim.updates_per_epoch=3', 'mmd.num_batches=2',
+            'optim.lr=1e38']
+    proc = run_dora('run', *argv, check=False)
+    assert proc.returncode != 0 and 'Traceback' not in proc.stderr, proc.stderr[-3000:]
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: training stopped at epoch 1, step 2 of 3 (update 2): non-finite values before "
+                           "the optimizer step ("), last
+    assert last.endswith("nothing was saved and no checkpoint was saved yet (checkpoint.th does not exist). Look for "
+                         "NaN or Inf samples in the training audio, or lower optim.lr.")
+    assert not list(xp_folder(argv).glob('checkpoint*')) and not (xp_folder(argv) / 'history.json').exists()

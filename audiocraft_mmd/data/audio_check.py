@@ -2,8 +2,9 @@
 
 AudioCraft's dataset replaces a file it cannot read by another random file of the manifest (after a
 logged warning), so a deleted, corrupt or empty file silently changes the data. This module finds such
-files in one fast pass: the header, then short reads (the whole file only when the short reads are
-silent, to tell a silent file from a quiet intro).
+files in one fast pass: the header (its duration against the manifest's), then short reads (the whole
+file only when the short reads are silent, to tell a silent file from a quiet intro, or when the file
+stores float samples, the only encoding that can hold NaN or Inf).
 """
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -16,6 +17,8 @@ import typing as tp
 
 from audiocraft.data.audio import audio_info, audio_read
 from audiocraft.data.audio_dataset import AudioMeta, load_audio_meta, save_audio_meta
+import soundfile
+import torch
 
 from ..errors import ConfigurationError
 
@@ -25,6 +28,12 @@ SILENCE_PEAK = 1e-4  # peak amplitude (-80 dBFS) at or below which a whole file 
 PROBE_SECONDS = 0.5  # length of each short read
 PROBE_POSITIONS = (0.0, 0.5, 0.9)  # where the short reads start, as fractions of the duration
 REQUIRED_FIELDS = ('path', 'duration', 'sample_rate')  # of each manifest line (AudioMeta)
+# |manifest duration - header duration| allowed, in s: a manifest written by hand or by another tool may round
+# (audiocraft's writer, `audiocraft-mmd manifest`, stores the header's duration unrounded) and an mp3 header
+# may differ from the decoded length by an encoder delay (~0.05 s). A larger gap makes AudioCraft seek past the
+# end of the file (``assert frames`` in audiocraft/data/audio.py) or never read part of it.
+DURATION_TOLERANCE = 0.1
+FLOAT_SUBTYPES = ('FLOAT', 'DOUBLE')  # soundfile subtypes that can hold NaN / Inf samples
 
 
 @dataclass
@@ -56,8 +65,9 @@ class ManifestCheck:
         return '\n'.join(lines)
 
 
-def check_audio_file(path: tp.Union[str, Path]) -> tp.Optional[str]:
-    """Why ``path`` cannot be trained on (no such file, empty, does not decode, no audio, silent), or None."""
+def check_audio_file(path: tp.Union[str, Path], duration: tp.Optional[float] = None) -> tp.Optional[str]:
+    """Why ``path`` cannot be trained on (no such file, empty, does not decode, no audio, a header duration
+    other than the manifest's ``duration`` in s (when given), NaN or Inf samples, silent), or None."""
     path = Path(path)
     if not path.is_file():
         return 'no such file'
@@ -69,21 +79,48 @@ def check_audio_file(path: tp.Union[str, Path]) -> tp.Optional[str]:
         return f'does not decode ({type(exc).__name__}: {_first_line(exc)})'
     if not info.duration or info.duration <= 0 or info.sample_rate <= 0:
         return f'no audio (duration {info.duration} s at {info.sample_rate} Hz)'
+    if duration is not None and abs(duration - info.duration) > DURATION_TOLERANCE:
+        return (f'the manifest gives duration {duration:g} s but the file lasts {info.duration:.3f} s (its header); '
+                f'they must agree within {DURATION_TOLERANCE:g} s')
     try:
+        sound = False
         for position in PROBE_POSITIONS:
             seek = max(0., min(position * info.duration, info.duration - PROBE_SECONDS))
             wav, _ = audio_read(path, seek, PROBE_SECONDS)
-            if wav.numel() and float(wav.abs().max()) > SILENCE_PEAK:
-                return None
-        wav, _ = audio_read(path)  # every probe was silent: is the whole file?
+            if (problem := _non_finite(wav, seek, info.sample_rate)) is not None:
+                return problem
+            sound = sound or bool(wav.numel() and float(wav.abs().max()) > SILENCE_PEAK)
+        if sound and not _float_samples(path):
+            return None
+        wav, _ = audio_read(path)  # every probe was silent (is the whole file?), or floats (any NaN / Inf?)
     except Exception as exc:
         return f'does not decode ({type(exc).__name__}: {_first_line(exc)})'
     if wav.numel() == 0:
         return 'no audio samples'
+    if (problem := _non_finite(wav, 0., info.sample_rate)) is not None:
+        return problem
     peak = float(wav.abs().max())
     if peak <= SILENCE_PEAK:
         return f'silent (peak amplitude {peak:.2g})'
     return None
+
+
+def _non_finite(wav: torch.Tensor, start: float, sample_rate: int) -> tp.Optional[str]:
+    """Which non-finite samples ``wav`` [C, L] (read from ``start`` s) holds and where the first is, or None."""
+    bad = ~torch.isfinite(wav)
+    if not bool(bad.any()):
+        return None
+    kinds = ' and '.join(kind for kind, found in (('NaN', wav.isnan().any()), ('Inf', wav.isinf().any())) if found)
+    first = start + int(bad.any(dim=0).nonzero()[0]) / sample_rate
+    return f'holds {kinds} samples (first at {first:.2f} s); only finite samples can be trained on'
+
+
+def _float_samples(path: Path) -> bool:
+    """Whether ``path`` stores float samples (which may be NaN or Inf), by its header."""
+    try:
+        return soundfile.info(str(path)).subtype in FLOAT_SUBTYPES
+    except Exception:  # a format soundfile does not read (mp3, m4a): decoded to finite samples
+        return False
 
 
 def read_manifest(manifest: tp.Union[str, Path]) -> tp.List[AudioMeta]:
@@ -132,7 +169,8 @@ def check_manifest(manifest: tp.Union[str, Path], workers: tp.Optional[int] = No
     result = ManifestCheck(manifest, len(meta))
     workers = workers or min(8, 2 * (os.cpu_count() or 1))
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        for index, reason in enumerate(pool.map(check_audio_file, [m.path for m in meta])):
+        reasons = pool.map(check_audio_file, [m.path for m in meta], [m.duration for m in meta])
+        for index, reason in enumerate(reasons):
             if reason is not None:
                 result.bad.append(BadFile(index + 1, meta[index].path, reason))
             if len(meta) > progress_every and (index + 1) % progress_every == 0:

@@ -20,6 +20,7 @@ from ..errors import choice_problem, raise_all, run_checks
 from ..losses import SampleBank, ShrinkageWatch
 from ..models import builders as plugin_builders
 from ..quantization import SUPPORTED, ProductVectorQuantizer, codebooks_initialised, mmd_vectors
+from .finite import describe_non_finite, non_finite_loss_error, non_finite_metrics
 from .macro_batch import MacroBatch
 from .mmd_config import MMDConfig, MMDConfigError
 from .resume import ExactResume
@@ -51,6 +52,9 @@ class CompressionMMDSolver(ExactResume, SkipNullSplitStages, CompressionSolver):
     The model is built by the plugin's builder (`audiocraft_mmd.models.builders`), so
     ``encodec.quantizer: pvq`` (a `ProductVectorQuantizer` from the ``pvq:`` block) trains too, and
     ``continue_from=//pretrained/FILE`` and the LM solver's tokenizer load through it as well.
+
+    A training step whose losses, gradient norms or MMD are NaN or Inf raises `NonFiniteLossError` before its
+    optimizer step (`check_finite_step`): nothing is saved, the last checkpoint stays as it was.
     """
     def __init__(self, cfg: omegaconf.DictConfig):
         self.mmd_cfg = MMDConfig.from_cfg(cfg)
@@ -64,6 +68,8 @@ class CompressionMMDSolver(ExactResume, SkipNullSplitStages, CompressionSolver):
         self.mmd_rng = torch.Generator()
         self.dropout_rng = torch.Generator()
         self._last_train_step = -1
+        self._train_step: tp.Optional[tp.Tuple[int, dict]] = None  # (idx, metrics) of the running training step
+        self.optimizer.register_step_pre_hook(self.check_finite_step)
         if self.mmd_cfg.mode == 'bank':
             self.sample_bank = SampleBank(self.mmd_loss, self.mmd_cfg.num_batches)
             self.register_stateful('sample_bank')
@@ -166,6 +172,7 @@ class CompressionMMDSolver(ExactResume, SkipNullSplitStages, CompressionSolver):
     def run_step(self, idx: int, batch: torch.Tensor, metrics: dict):
         """Store the batch for the MMD; on a macro-batch's last batch, run the MMD backward first. Bank mode: the
         regular step, with the MMD of its encoder output (`bank_step`)."""
+        self._train_step = (idx, metrics) if self.is_training else None
         if self.is_training and self.mmd_cfg.mode == 'bank':
             return self._run_step_with_bank(idx, batch, metrics)
         if self.is_training:
@@ -176,6 +183,17 @@ class CompressionMMDSolver(ExactResume, SkipNullSplitStages, CompressionSolver):
             elif self.macro_batch.full or idx >= self._last_train_step:
                 metrics.update(self.mmd_step(self.macro_batch.pop()))
         return super().run_step(idx, batch, metrics)
+
+    def check_finite_step(self, optimizer: torch.optim.Optimizer, args: tp.Any, kwargs: tp.Any) -> None:
+        """Optimizer step pre-hook: raise `NonFiniteLossError` when a value the training step logged so far (its
+        losses, the gradient norms ``ratio1``/``ratio2``, the MMD's) is NaN or Inf, naming the step."""
+        if self._train_step is None:
+            return
+        idx, metrics = self._train_step
+        found = non_finite_metrics(metrics)
+        if found:
+            raise non_finite_loss_error(self, idx, f"non-finite values before the optimizer step "
+                                                   f"({describe_non_finite(found)})")
 
     def mmd_step(self, audio: torch.Tensor) -> tp.Dict[str, float]:
         """Re-encode a macro-batch [B, C, L] and backpropagate ``mmd.weight * MMD``; returns its metrics."""

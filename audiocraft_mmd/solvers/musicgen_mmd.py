@@ -9,7 +9,8 @@ anything is built, so that a run that cannot work stops at start with a message 
 - the weights of the generation metrics the evaluate stage enables (FAD, KL, CLAP) must be in place;
 - the cosine warm-up must end before the last update.
 
-Checkpoints are saved so that ``torch.load``'s safe loader reads them (see :mod:`audiocraft_mmd.compat`).
+A training step whose loss is NaN or Inf stops the run with `NonFiniteLossError` (the step, the last good
+checkpoint), before anything is saved. Checkpoints are saved so that ``torch.load``'s safe loader reads them (see :mod:`audiocraft_mmd.compat`).
 """
 import logging
 import typing as tp
@@ -23,10 +24,12 @@ from ..errors import ConfigurationError, run_checks
 from ..metrics.generation_weights import check_generation_metric_weights
 from ..models.compression import CompressionSource, load_codec, locate_compression_model
 from ..models.musicgen import check_lm_matches_codec
+from .finite import non_finite_loss_error
 from .resume import ExactResume
 from .stages import SkipNullSplitStages
 
 logger = logging.getLogger(__name__)
+DIVERGED = "Model probably diverged."  # audiocraft's MusicGenSolver.run_step, on a non-finite loss
 
 
 def audiocraft_tokenizer_name(name: str, source: CompressionSource) -> str:
@@ -138,6 +141,17 @@ class MusicGenMMDSolver(ExactResume, SkipNullSplitStages, MusicGenSolver):
         generation metrics' weights, every problem at once."""
         run_checks([lambda: check_schedule(cfg), lambda: check_tokenizer(cfg),
                     lambda: check_generation_metric_weights(cfg)])
+
+    def run_step(self, idx: int, batch: tp.Any, metrics: dict) -> dict:
+        """audiocraft's step; its ``RuntimeError("Model probably diverged.")`` (a non-finite loss, raised after the
+        optimizer step, before any checkpoint) becomes `NonFiniteLossError`, naming the step and the last
+        good checkpoint."""
+        try:
+            return super().run_step(idx, batch, metrics)
+        except RuntimeError as exc:
+            if str(exc) != DIVERGED:
+                raise
+            raise non_finite_loss_error(self, idx, "the cross-entropy loss is not finite") from None
 
     def state_dict(self) -> dict:
         """Solver state without ``defaultdict``s and with a resolved config (readable by the safe loader)."""
