@@ -266,7 +266,7 @@ class CompressionMMDSolver(ExactResume, SkipNullSplitStages, CompressionSolver):
             metrics['mmd_kernel_active'] = diagnostics.active_fraction
         if self.mmd_loss.last_scale_free is not None:  # refreshed with the diagnostics, from the same samples
             metrics['mmd_scale_free'] = self.mmd_loss.last_scale_free
-            warning = self.shrinkage.update(float(loss), self.mmd_loss.last_scale_free, latent_rms)
+            warning = self.shrinkage.update(float(loss.detach()), self.mmd_loss.last_scale_free, latent_rms)
             if warning is not None:
                 self.logger.warning(warning)
         return metrics
