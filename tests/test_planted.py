@@ -97,7 +97,7 @@ def test_planted_command_end_to_end(tmp_path):
     assert first.returncode == 0, first.stderr[-3000:]
     assert '3 codecs x 2 seeds (0 reused)' in first.stdout
     assert 'standardized, weight 100: ' in first.stdout and 'fixed, weight 100: ' in first.stdout
-    assert 'Planted dependence (RVQ, 2 codebooks of 8, 2 seeds, I over 200,000 held-out points)' in first.stdout
+    assert 'Planted dependence (RVQ, 2 codebooks of 8, 2 seeds, I over 100,000 held-out points)' in first.stdout
     report = json.loads((tmp_path / 'planted-rvq.json').read_text())
     assert [c['label'] for c in report['cells']] == ['baseline', 'standardized, weight 100', 'fixed, weight 100']
     assert all(len(c['runs']) == 2 for c in report['cells'])
