@@ -585,6 +585,5 @@ def run_demo(out: Path, cache: Path, audio: tp.Optional[Path] = None,
           + ' '.join([*(f'datasource.{split}={path}' for split, path in manifests.items()),
                       f'continue_from={start}', *settings.quantizer_argv]))
     if planted is not None:
-        print(f"\nWhat the demo shows.\n1. Planted dependence: {planted.summary()}\n2. Real music: "
-              + ' '.join(sentences))
+        print(f"\nWhat the demo shows.\n1. {planted.summary()}\n2. Real music: " + ' '.join(sentences))
     return report

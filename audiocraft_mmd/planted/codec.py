@@ -19,7 +19,7 @@ from torch import nn
 
 from ..losses import SampleBank, ShrinkageWatch
 from ..metrics.dependence import codebook_dependence
-from ..quantization import ProductVectorQuantizer, codebooks_initialised, mmd_vectors
+from ..quantization import ProductVectorQuantizer, codebooks_initialised, latent_rms, mmd_vectors
 from ..solvers.macro_batch import MacroBatch
 from ..solvers.mmd_config import MMDConfig
 from .data import RotatedClusters
@@ -167,8 +167,7 @@ def train_planted(weight: float, scale: str, seed: int, settings: PlantedSetting
     def observe(step: int, mmd: torch.Tensor, emb: torch.Tensor) -> None:
         result.mmd_trace.append(float(mmd.detach()))
         if loss_fn.last_scale_free is not None:
-            rms = float(emb.detach().double().pow(2).mean().sqrt())
-            warning = watch.update(float(mmd.detach()), loss_fn.last_scale_free, rms)
+            warning = watch.update(float(mmd.detach()), loss_fn.last_scale_free, latent_rms(emb))
             if warning is not None:
                 result.shrinkage_warning, result.shrinkage_step = warning, step
 
@@ -241,7 +240,7 @@ def measure_planted(codec: PointCodec, settings: PlantedSettings = PlantedSettin
     variance = settings.data.variance
     return {
         'tc_percent': float(dependence.tc_percent), 'tc_samples': int(dependence.num_samples), **mmds,
-        'latent_rms': float(emb.double().pow(2).mean().sqrt()), 'mse': mse, 'relative_mse': mse / variance,
+        'latent_rms': latent_rms(emb), 'mse': mse, 'relative_mse': mse / variance,
         'shuffled_relative_mse': shuffled_mse / variance,
         'codebook_entropy_bits': [_entropy_bits(codes[:, k, 0], settings.bins) for k in range(codes.shape[1])],
     }

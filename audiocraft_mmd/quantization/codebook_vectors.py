@@ -109,6 +109,11 @@ def mask_gradient(vectors: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
     return torch.where(keep[:, :, None, None].to(vectors.device), vectors, vectors.detach())
 
 
+def latent_rms(emb: torch.Tensor) -> float:
+    """The rms of an encoder output ``emb`` [B, D, T] (the latent scale logged as ``latent_rms`` beside the MMD)."""
+    return float(emb.detach().double().pow(2).mean().sqrt())
+
+
 def mmd_vectors(quantizer: tp.Union[ResidualVectorQuantizer, ProductVectorQuantizer], emb: torch.Tensor,
                 stream: str, generator: torch.Generator) -> torch.Tensor:
     """The per-codebook vectors the MMD trains on, from an encoder output ``emb`` [B, D, T].

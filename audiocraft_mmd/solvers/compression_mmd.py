@@ -19,7 +19,7 @@ from ..compat import safe_checkpoint_state
 from ..errors import choice_problem, raise_all, run_checks
 from ..losses import SampleBank, ShrinkageWatch
 from ..models import builders as plugin_builders
-from ..quantization import SUPPORTED, ProductVectorQuantizer, codebooks_initialised, mmd_vectors
+from ..quantization import SUPPORTED, ProductVectorQuantizer, codebooks_initialised, latent_rms, mmd_vectors
 from .finite import describe_non_finite, non_finite_loss_error, non_finite_metrics
 from .macro_batch import MacroBatch
 from .mmd_config import MMDConfig, MMDConfigError
@@ -200,14 +200,14 @@ class CompressionMMDSolver(ExactResume, SkipNullSplitStages, CompressionSolver):
         start = time.time()
         train = self.mmd_cfg.weight > 0
         with torch.set_grad_enabled(train):
-            vectors, latent_rms = self.codebook_vectors(audio.to(self.device))
+            vectors, rms = self.codebook_vectors(audio.to(self.device))
             loss = self.mmd_loss(vectors, generator=self.mmd_rng)
             if train:
                 (self.mmd_cfg.weight * loss).backward()
         num_samples = vectors.shape[0] * self.mmd_cfg.frames_used(vectors.shape[-1], vectors.shape[1])
         if self.mmd_cfg.gather:
             num_samples *= flashy.distrib.world_size()  # ranks hold equal batches
-        return self._mmd_metrics(loss, latent_rms, start, num_samples)
+        return self._mmd_metrics(loss, rms, start, num_samples)
 
     def _run_step_with_bank(self, idx: int, batch: torch.Tensor, metrics: dict):
         """The regular step, with `bank_step` on its encoder output."""
@@ -248,17 +248,17 @@ class CompressionMMDSolver(ExactResume, SkipNullSplitStages, CompressionSolver):
             loss = self.sample_bank(self.emb_vectors(leaf), generator=self.mmd_rng)
             if train:
                 (self.mmd_cfg.weight * loss).backward()
-        metrics.update(self._mmd_metrics(loss, _rms(emb), start, self.sample_bank.last_num_samples))
+        metrics.update(self._mmd_metrics(loss, latent_rms(emb), start, self.sample_bank.last_num_samples))
         if not train:
             return None
         adder = _AddGradientOnce(leaf.grad)
         emb.register_hook(adder)
         return adder
 
-    def _mmd_metrics(self, loss: torch.Tensor, latent_rms: float, start: float, num_samples: int
+    def _mmd_metrics(self, loss: torch.Tensor, rms: float, start: float, num_samples: int
                      ) -> tp.Dict[str, tp.Any]:
         # latent_rms beside the MMD: with mmd.scale=fixed a lower MMD can come from a shrinking latent alone
-        metrics = {'mmd': loss.detach(), 'latent_rms': latent_rms, 'mmd_time': time.time() - start,
+        metrics = {'mmd': loss.detach(), 'latent_rms': rms, 'mmd_time': time.time() - start,
                    'mmd_samples': num_samples}
         diagnostics = self.mmd_loss.last_diagnostics  # what the kernel sees, refreshed every 10 calls
         if diagnostics is not None and self.mmd_loss.checked:  # logged when refreshed, so a resume logs the same
@@ -266,7 +266,7 @@ class CompressionMMDSolver(ExactResume, SkipNullSplitStages, CompressionSolver):
             metrics['mmd_kernel_active'] = diagnostics.active_fraction
         if self.mmd_loss.last_scale_free is not None:  # refreshed with the diagnostics, from the same samples
             metrics['mmd_scale_free'] = self.mmd_loss.last_scale_free
-            warning = self.shrinkage.update(float(loss.detach()), self.mmd_loss.last_scale_free, latent_rms)
+            warning = self.shrinkage.update(float(loss.detach()), self.mmd_loss.last_scale_free, rms)
             if warning is not None:
                 self.logger.warning(warning)
         return metrics
@@ -289,8 +289,7 @@ class CompressionMMDSolver(ExactResume, SkipNullSplitStages, CompressionSolver):
                 emb = self._encode(chunk)
             embeddings.append(emb)
         emb = torch.cat(embeddings, dim=0)
-        latent_rms = _rms(emb)
-        return self.emb_vectors(emb), latent_rms
+        return self.emb_vectors(emb), latent_rms(emb)
 
     def emb_vectors(self, emb: torch.Tensor) -> torch.Tensor:
         """Per-codebook vectors [B, K, N, T] of the encoder output ``emb`` [B, D, T] (RVQ: N = D, PVQ: N = D/K),
@@ -326,11 +325,6 @@ class CompressionMMDSolver(ExactResume, SkipNullSplitStages, CompressionSolver):
     def _encode(self, x: torch.Tensor) -> torch.Tensor:
         x, _ = self.model.preprocess(x)
         return self.model.encoder(x)
-
-
-def _rms(emb: torch.Tensor) -> float:
-    """The rms of an encoder output (the latent scale logged as ``latent_rms``)."""
-    return float(emb.detach().double().pow(2).mean().sqrt())
 
 
 class _AddGradientOnce:
