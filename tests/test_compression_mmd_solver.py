@@ -97,6 +97,25 @@ def test_macro_batch_schedule_within_an_epoch(solver):
     assert solver.state_dict()['macro_batch'] == {'completed': 2}
 
 
+def test_a_macro_batch_of_one_from_scratch_waits_for_the_codebooks_init(data_overrides):
+    """mmd.num_batches=1 on a fresh model: the first step's macro-batch comes before the quantizer's k-means init
+    (its own forward), so that step has no MMD; every later step has one, and the shrinkage watch's scale-free
+    MMD is logged on the check cadence."""
+    with built_solver(*data_overrides, 'optim.updates_per_epoch=3', 'mmd.num_batches=1') as solver:
+        sizes = []
+        original = solver.mmd_step
+
+        def recording(audio):
+            sizes.append(audio.shape[0])
+            return original(audio)
+
+        solver.mmd_step = recording
+        metrics = solver.run_stage('train', solver.train)
+    assert sizes == [8, 8]  # steps 2 and 3
+    assert solver.state_dict()['macro_batch'] == {'completed': 2}
+    assert metrics['mmd'] != 0 and 'mmd_scale_free' in metrics  # the first MMD call refreshes the check
+
+
 @pytest.mark.parametrize('override, message', [
     ('mmd.weight=-1', r'mmd\.weight must be a finite number >= 0'),
     ('mmd.mode=every_step', r'mmd\.mode must be one of macro_batch, bank'),
