@@ -39,9 +39,10 @@ def test_the_mmd_lowers_a_planted_dependence():
     assert min(drops) > 0.25, drops
 
 
-@pytest.mark.parametrize('mode', ['macro_batch', 'bank'])
-def test_training_is_bit_identical_for_a_seed(mode):
-    settings = PlantedSettings(steps=40, test_points=2000, mmd_points=256, num_batches=4, mode=mode)
+@pytest.mark.parametrize('mode, quantizer', [('macro_batch', 'rvq'), ('bank', 'rvq'), ('macro_batch', 'pvq')])
+def test_training_is_bit_identical_for_a_seed(mode, quantizer):
+    settings = PlantedSettings(steps=40, test_points=2000, mmd_points=256, num_batches=4, mode=mode,
+                               quantizer=quantizer)
     runs = [train_planted(100., 'fixed', 3, settings) for _ in range(2)]
     assert runs[0].mmd_trace == runs[1].mmd_trace
     # macro-batches: one MMD per 4 steps; bank: one per step from the second (the first initialises the codebooks)
