@@ -10,9 +10,10 @@ class ShrinkageWatch:
     scale-free MMD of the same samples has not.
 
     With fixed bandwidths (``mmd.scale=fixed``, the paper's) the MMD of a latent shrunk by c is that of a
-    latent seen through bandwidths c times wider: an encoder can lower it by shrinking its output, without
-    making the codebooks any more independent (docs/MMD.md, "The shrinkage trap"). The scale-free MMD
-    (``standardized`` samples) cannot be lowered that way. Both are compared as means over ``window``
+    latent seen through bandwidths c times wider: an encoder can lower it by shrinking its output (or by
+    spreading it far past the bandwidths), without making the codebooks any more independent (docs/MMD.md,
+    "The shrinkage trap"). The scale-free MMD (``standardized`` samples) cannot be lowered that way. A warning
+    is a prompt to measure the dependence, not a verdict: the codebooks may have become more independent too. Both are compared as means over ``window``
     consecutive observations: the window where the trained MMD was highest against the latest one. A trained
     MMD whose highest is not above 0 (the estimator's noise floor) never warns.
 
@@ -48,6 +49,6 @@ class ShrinkageWatch:
         return (f"mmd.scale={self.scale}: the trained MMD fell more than {self.factor:g}-fold from its highest "
                 f"({peak[0]:.3g} -> {now[0]:.3g}, means of {self.window} MMD steps) while the scale-free MMD did not "
                 f"({peak[1]:.3g} -> {now[1]:.3g}); latent rms {peak[2]:.3g} -> {now[2]:.3g}. A lower MMD with fixed "
-                "bandwidths can come from a shrinking latent alone, not from more independent codebooks: check the "
-                "dependence (`audiocraft-mmd dependence`) or train with mmd.scale=standardized (docs/MMD.md, the "
-                "shrinkage trap).")
+                "bandwidths can come from a change of the latent's scale alone (shrinking it, or spreading it past "
+                "the bandwidths), not from more independent codebooks: measure the dependence (`audiocraft-mmd "
+                "dependence`) or train with mmd.scale=standardized (docs/MMD.md, the shrinkage trap).")
