@@ -4,6 +4,7 @@ import typing as tp
 
 VALUE_CUTOFF = 0.75  # a value this close to a valid one is taken for a typo of it (lower: flatten -> pattern)
 
+
 class ConfigurationError(ValueError):
     """A configuration that cannot work. The Dora main prints its message without a traceback."""
 

@@ -270,13 +270,13 @@ def run_planted(out: Path, settings: PlantedSettings = PlantedSettings(),
     """Train and measure every (cell, seed), ``jobs`` at a time (one thread each), reusing the runs already in
     ``out/planted-runs/`` (keyed on the cell, the seed and the settings); print the table and the verdicts;
     write ``out/REPORT.json`` and ``.png`` (`PlantedSettings.report_name`)."""
-    from ..errors import ConfigurationError
+    from ..errors import ConfigurationError, choice_problem
     from ..losses import SCALES
     if seeds < 2:
         raise ConfigurationError(f"--seeds {seeds}: the interval over seeds needs at least 2 (default {PLANTED_SEEDS}).")
-    bad = [s for s in scales if s not in SCALES]
-    if bad:
-        raise ConfigurationError(f"--scales {','.join(bad)}: each must be one of {', '.join(SCALES)}.")
+    problems = [problem for scale in scales if (problem := choice_problem('--scales', scale, SCALES, sep=' '))]
+    if problems or not scales:
+        raise ConfigurationError('; '.join(problems) or f"--scales: give at least one of {', '.join(SCALES)}.")
     if not any(w > 0 for w in weights) or any(w < 0 for w in weights):
         raise ConfigurationError(f"--weights {','.join(f'{w:g}' for w in weights)}: give weights > 0 (the baseline, "
                                  "weight 0, always runs).")
