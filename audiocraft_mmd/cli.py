@@ -161,14 +161,10 @@ def _planted_settings(args: argparse.Namespace):
 
 def _planted(args: argparse.Namespace) -> int:
     from .planted.run import run_planted
+    from .processes import default_jobs
     run_planted(Path(args.out), _planted_settings(args), weights=args.weights, scales=args.scales, seeds=args.seeds,
-                jobs=args.jobs or _default_jobs())
+                jobs=default_jobs() if args.jobs is None else args.jobs)
     return 0
-
-
-def _default_jobs() -> int:
-    import os
-    return 2 if (os.cpu_count() or 1) > 1 else 1
 
 
 def _float_list(text: str) -> tp.List[float]:

@@ -1,7 +1,13 @@
 """Child processes that never outlive the command that started them."""
 import contextlib
+import os
 import signal
 import typing as tp
+
+
+def default_jobs() -> int:
+    """Training jobs (or worker processes) run at a time by default: 2, or 1 on a one-core machine."""
+    return max(1, min(2, os.cpu_count() or 1))
 
 
 def _exit_on_sigterm(signum: int, frame: tp.Any) -> None:

@@ -113,7 +113,8 @@ def test_planted_command_end_to_end(tmp_path):
 def test_planted_command_refuses_bad_input_before_training(tmp_path):
     for args, message in ((['--seeds', '1'], '--seeds 1: the interval over seeds needs at least 2'),
                           (['--scales', 'standardised'], '--scales standardised: did you mean standardized?'),
-                          (['--weights', '0'], '--weights 0: give weights > 0')):
+                          (['--weights', '0'], '--weights 0: give weights > 0'),
+                          (['--jobs', '0'], '--jobs 0: run at least 1 at a time')):
         proc = subprocess.run([sys.executable, '-m', 'audiocraft_mmd.cli', 'planted', '--out', str(tmp_path / 'x'),
                                *args], capture_output=True, text=True, timeout=300)
         assert proc.returncode == 2 and message in proc.stderr, proc.stderr

@@ -23,8 +23,8 @@ from tqdm import tqdm
 
 from ..errors import ConfigurationError, choice_problem
 from ..planted.codec import PlantedSettings
-from ..planted.run import run_planted
-from ..processes import sigterm_as_exit
+from ..planted.run import PLANTED_SCALES, PLANTED_SEEDS, run_planted
+from ..processes import default_jobs, sigterm_as_exit
 from ..stats import Interval, mean_interval, paired_change
 
 SOLVER = 'solver=compression/encodec_mmd_debug'
@@ -54,11 +54,10 @@ SWEEP_WEIGHTS = (0., 10., 100., 1e3, 1e4)
 MACRO_CLIPS = 32  # held-out segments per MMD estimate
 MEASURE_SEED = 0  # the same draws (MMD permutations, time shuffles, dependence null) for every codec
 MSSPEC_TOLERANCE = 0.05  # the verdict's bound on the MSSpec increase
-# Part 1, planted dependence: the `planted` command's cells at weight 100 (its runs are shared with it)
-PLANTED_STEPS = 2000
-PLANTED_WEIGHTS = (100.,)
-PLANTED_SCALES = ('standardized', 'fixed')
-PLANTED_SEEDS = 5
+# Part 1, planted dependence: the `planted` command's default recipe, scales and seeds at weight 100 only (its runs
+# are shared with the command's)
+PLANTED_STEPS = PlantedSettings().steps
+DEMO_PLANTED_WEIGHTS = (100.,)
 # --quantizer: the overrides of the start codec and of every fine-tuned codec (paper Table 4), and the
 # quantizer type each needs in its start codec. The shipped start codec is an RVQ.
 QUANTIZERS: tp.Dict[str, tp.List[str]] = {
@@ -120,7 +119,7 @@ class DemoSettings:
     start: str = 'shipped'
     segment_duration: float = 5.
     max_segments: tp.Optional[int] = None
-    jobs: int = field(default_factory=lambda: max(1, min(2, os.cpu_count() or 1)))
+    jobs: int = field(default_factory=default_jobs)
     quantizer: str = 'rvq'
     start_steps: int = START_STEPS
     planted_steps: int = PLANTED_STEPS
@@ -531,7 +530,7 @@ def run_demo(out: Path, cache: Path, audio: tp.Optional[Path] = None,
     if settings.planted_steps:
         print("\nPart 1 of 2: the MMD where it must act, on a point codec whose codebooks are dependent by "
               "construction (`audiocraft-mmd planted`, docs/PLANTED.md).", flush=True)
-        planted = run_planted(out, PlantedSettings(steps=settings.planted_steps), weights=PLANTED_WEIGHTS,
+        planted = run_planted(out, PlantedSettings(steps=settings.planted_steps), weights=DEMO_PLANTED_WEIGHTS,
                               scales=PLANTED_SCALES, seeds=PLANTED_SEEDS, jobs=settings.jobs)
         print("\nPart 2 of 2: a working codec fine-tuned with and without the MMD on real music.", flush=True)
     start, start_text = resolve_start(settings, manifests, out)

@@ -7,7 +7,6 @@ a `solver=musicgen/mmd_debug` XP run through the plugin's Dora main (the same ru
 `solver=musicgen/mmd`); finished XPs, codec measurements and held-out tokens are reused.
 """
 import json
-import os
 import typing as tp
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -18,6 +17,7 @@ from audiocraft.models.encodec import CompressionModel
 from ..demo.run import (BATCH_SIZE, START_STEPS, DemoSettings, DemoXP, demo_xps, epoch_schedule, failed_checks,
                         locate_xps, measure, prepare_music, resolve_start, reuse_text, train_xps)
 from ..errors import ConfigurationError
+from ..processes import default_jobs
 from ..stats import Interval, mean_interval
 
 LM_SOLVER = 'solver=musicgen/mmd_debug'
@@ -48,7 +48,7 @@ class LMGapSettings:
     generate_seconds: float = GENERATE_SECONDS
     max_segments: tp.Optional[int] = None
     start: str = 'shipped'
-    jobs: int = field(default_factory=lambda: max(1, min(2, os.cpu_count() or 1)))
+    jobs: int = field(default_factory=default_jobs)
     quantizer: str = 'rvq'
     start_steps: int = START_STEPS
 
