@@ -29,7 +29,9 @@ MIN_SHUFFLE_RATIO = 2.
 # by less than MIN_I_DROP of the baseline's (or not with an interval that excludes no change).
 TRAP_FOLD = 2.
 MIN_I_DROP = 0.1
-FIGURES = [  # (key, label, format)
+SUMMARY_KEYS = ('tc_percent', 'mmd', 'mmd_scale_free', 'mmd_median', 'latent_rms', 'relative_mse',
+                'shuffled_relative_mse', 'codebook_entropy_min_bits')  # summarised over seeds, paired per seed
+FIGURES = [  # (key, label, format): the printed table
     ('tc_percent', 'I (%)', '.2f'),
     ('mmd', 'MMD, fixed bandwidths', '.2e'),
     ('mmd_scale_free', 'MMD, scale-free', '.2e'),
@@ -56,7 +58,7 @@ def sweep_cells(weights: tp.Sequence[float], scales: tp.Sequence[str]) -> tp.Lis
     return [Cell(0., scales[0])] + [Cell(w, s) for s in scales for w in weights if w > 0]
 
 
-RUN_FORMAT = 2  # raise when a run's training or figures change: stored runs of another format are not reused
+RUN_FORMAT = 3  # raise when a run's training or figures change: stored runs of another format are not reused
 
 
 def _run_key(cell: Cell, seed: int, settings: PlantedSettings) -> str:
@@ -254,9 +256,7 @@ def summarize_cells(cells: tp.Sequence[Cell], runs: tp.Mapping[Cell, tp.List[tp.
     results = []
     for cell in cells:
         cell_runs = sorted(runs[cell], key=lambda r: r['seed'])
-        summary = {key: mean_interval([r[key] for r in cell_runs]) for key, _, _ in FIGURES}
-        summary.update({key: mean_interval([r[key] for r in cell_runs]) for key in ('mmd_median',)
-                        if all(key in r for r in cell_runs)})
+        summary = {key: mean_interval([r[key] for r in cell_runs]) for key in SUMMARY_KEYS}
         change = {} if cell == cells[0] else {
             key: paired_change(runs[cells[0]], cell_runs, key) for key in summary}
         failures = [f for r in cell_runs for f in failed_checks(r, settings.bins)]
@@ -277,6 +277,8 @@ def run_planted(out: Path, settings: PlantedSettings = PlantedSettings(),
     problems = [problem for scale in scales if (problem := choice_problem('--scales', scale, SCALES, sep=' '))]
     if problems or not scales:
         raise ConfigurationError('; '.join(problems) or f"--scales: give at least one of {', '.join(SCALES)}.")
+    if jobs < 1:
+        raise ConfigurationError(f"--jobs {jobs}: run at least 1 at a time.")
     if not any(w > 0 for w in weights) or any(w < 0 for w in weights):
         raise ConfigurationError(f"--weights {','.join(f'{w:g}' for w in weights)}: give weights > 0 (the baseline, "
                                  "weight 0, always runs).")
