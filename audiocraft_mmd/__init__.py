@@ -5,3 +5,7 @@ Subpackages: `audiocraft_mmd.losses` (kernels, eq. (7), `MMDLoss`), `audiocraft_
 `audiocraft_mmd.train` (``dora -P audiocraft_mmd ...``).
 """
 __version__ = '0.1.0'
+
+from .versions import check_torch
+
+check_torch()

@@ -1,8 +1,16 @@
-"""Compatibility of audiocraft 1.3 artefacts with the current torch."""
+"""Compatibility of audiocraft 1.3 artefacts with torch from AudioCraft's pinned 2.1 to the locked 2.10."""
 import typing as tp
 
 import torch
 from omegaconf import DictConfig, ListConfig, OmegaConf
+
+
+def safe_loader_takes_allowlist() -> bool:
+    """Whether ``torch.load(weights_only=True)`` can be taught audiocraft's config types (torch >= 2.4,
+    ``torch.serialization.add_safe_globals``). Before that, the safe loader refuses every training checkpoint
+    (they hold the XP's OmegaConf config), and ``torch.load`` unpickles in full by default, as AudioCraft
+    itself loads checkpoints on its pinned torch 2.1."""
+    return hasattr(torch.serialization, 'add_safe_globals')
 
 
 def allow_audiocraft_checkpoints() -> None:
@@ -10,8 +18,11 @@ def allow_audiocraft_checkpoints() -> None:
 
     audiocraft's ``load_checkpoint`` calls ``torch.load`` without ``weights_only``; its training
     checkpoints hold the XP's OmegaConf config. This allow-lists exactly the OmegaConf container
-    and node types (plain data, no code) instead of turning the safe loader off.
+    and node types (plain data, no code) instead of turning the safe loader off. Nothing to do
+    on a torch whose safe loader takes no allow-list (`safe_loader_takes_allowlist`).
     """
+    if not safe_loader_takes_allowlist():
+        return
     from collections import defaultdict
     from typing import Any
     from omegaconf import nodes

@@ -218,7 +218,8 @@ def silence_dependency_notices() -> None:
     warnings.filterwarnings('ignore', category=Hydra14MigrationWarning)
     warnings.filterwarnings('ignore', message='Future Hydra versions will no longer change working directory',
                             category=UserWarning)
-    warnings.filterwarnings('ignore', message=r'`torch\.nn\.utils\.weight_norm` is deprecated', category=FutureWarning)
+    # a FutureWarning with the name in backticks on the locked torch, a UserWarning without them on torch 2.1
+    warnings.filterwarnings('ignore', message=r'`?torch\.nn\.utils\.weight_norm`? is deprecated')
     warnings.filterwarnings('ignore', message='At least one mel filterbank has all zero values', category=UserWarning)
 
 

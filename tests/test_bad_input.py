@@ -270,6 +270,7 @@ def test_demo_refuses_unusable_music_before_preparing_anything(tmp_path):
     assert not (tmp_path / 'cache').exists() and not (tmp_path / 'demo').exists()
 
 
+@pytest.mark.smoke
 def test_imports_print_no_dependency_notice_and_xformers_has_its_compiled_ops():
     """A matched torch/xFormers pair: no build-mismatch warning, and xFormers' C++/CUDA ops load (GPU attention).
     The only line is audiocraft's own "Dora directory" notice of the Dora entry point (the CLI hides it)."""

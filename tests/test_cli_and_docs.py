@@ -16,6 +16,7 @@ def cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([str(VENV_BIN / 'audiocraft-mmd'), *args], capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.smoke
 def test_help_lists_subcommands():
     proc = cli('--help')
     assert proc.returncode == 0
@@ -135,3 +136,16 @@ def test_ci_runs_the_readme_test_command():
     commands = [c for c in _documented_commands() if c.endswith('uv run pytest')]
     assert len(commands) == 1, commands
     assert commands[0] in (REPO / '.ci' / 'run').read_text().splitlines()
+    assert 'bash .ci/smoke-stacks' in (REPO / '.ci' / 'run').read_text().splitlines()
+
+
+def test_ci_installs_into_an_audiocraft_environment_with_the_readme_line():
+    """The README's `pip install` line is the one `.ci/smoke-stacks` runs inside the AudioCraft stack's environment,
+    and that stack is resolved from AudioCraft's own pins: only av is overridden."""
+    commands = [c for c in _documented_commands() if c.startswith('python -m pip install uv')]
+    assert len(commands) == 1, commands
+    script = re.sub(r'\\\n\s*', '', (REPO / '.ci' / 'smoke-stacks').read_text())  # continued lines joined
+    assert f'source "$stack/bin/activate" && export PIP_QUIET=1 && {commands[0]})' in script
+    overrides = [line for line in (REPO / '.ci' / 'audiocraft-stack' / 'overrides.txt').read_text().splitlines()
+                 if line and not line.startswith('#')]
+    assert [line.split('>')[0].split('=')[0] for line in overrides] == ['av']

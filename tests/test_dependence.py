@@ -14,6 +14,8 @@ from audiocraft_mmd.metrics import (
     codebook_dependence,
 )
 
+pytestmark = pytest.mark.smoke
+
 
 # every alignment, with a pattern of two codebooks predicted together and one alone for 'pattern'
 ALIGNMENT_CASES = [('delay', None), ('parallel', None), ('pattern', {'modeling': 'coarse_first'})]

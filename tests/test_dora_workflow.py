@@ -4,10 +4,13 @@ import shutil
 import subprocess
 import sys
 
+import pytest
 import torch
 
 from conftest import DEBUG_SOLVER, DORA_DIR, REPO, read_history, run_dora, xp_folder
 
+
+@pytest.mark.smoke
 def test_run_trains_logs_mmd_and_checkpoints(trained_xp):
     folder, _ = trained_xp
     history = read_history(folder)
@@ -87,6 +90,7 @@ def test_run_killed_in_its_second_epoch_ends_as_the_uninterrupted_run(trained_xp
     assert all(torch.equal(resumed[name], weight) for name, weight in uninterrupted.items())
 
 
+@pytest.mark.smoke
 def test_checkpoint_loads_with_stock_audiocraft(trained_xp):
     """`CompressionSolver.model_from_checkpoint` by path and by //sig/, torch's safe loader included."""
     folder, _ = trained_xp
@@ -106,6 +110,7 @@ def test_checkpoint_loads_with_stock_audiocraft(trained_xp):
     assert proc.stdout.strip().splitlines()[-1] == 'EncodecModel (1, 4, 50) True'
 
 
+@pytest.mark.smoke
 def test_grid_dry_run_lists_the_paper_experiments():
     proc = run_dora('grid', 'mmd.encodec_32khz', '--dry_run', '--init')
     out = proc.stdout

@@ -2,11 +2,15 @@
 import os
 import subprocess
 import sys
+import tomllib
 
 import pytest
 
-from audiocraft_mmd import environment
+from audiocraft_mmd import environment, versions
 from audiocraft_mmd.environment import AudiocraftConfigError
+from conftest import REPO
+
+pytestmark = pytest.mark.smoke
 
 
 @pytest.fixture(autouse=True)
@@ -87,3 +91,30 @@ def test_plugin_leaves_other_hydra_apps_alone(tmp_path):
     proc = _python(code)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.split() == ['1', 'False']
+
+
+@pytest.mark.parametrize('installed, refused', [('2.0.1', True), ('1.13.1+cu117', True), ('2.1.0', False),
+                                                ('2.1.0+cu121', False), ('2.10.0', False), ('3.0', False)])
+def test_torch_older_than_the_declared_oldest_is_named(installed, refused):
+    problem = versions.torch_version_problem(installed, '2.1.0')
+    if refused:
+        assert problem is not None and '\n' not in problem
+        assert 'torch >= 2.1.0' in problem and f'torch {installed}' in problem
+    else:
+        assert problem is None
+
+
+def test_the_oldest_torch_is_the_declared_requirement():
+    """One source of truth: the lower bound comes from the installed plugin's metadata (pyproject.toml)."""
+    declared = tomllib.loads((REPO / 'pyproject.toml').read_text())['project']['dependencies']
+    assert f'torch>={versions.oldest_torch()}' in declared
+
+
+def test_import_on_an_older_torch_stops_with_one_line():
+    code = ("import importlib.metadata as m; real = m.version\n"
+            "m.version = lambda name: '2.0.1' if name == 'torch' else real(name)\n"
+            "import audiocraft_mmd")
+    proc = _python(code)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines()[-1] == (
+        f"ImportError: {versions.torch_version_problem('2.0.1', versions.oldest_torch())}")

@@ -18,6 +18,8 @@ from audiocraft_mmd.losses import (
 )
 from audiocraft_mmd.solvers import MMDConfig, MMDConfigError
 
+pytestmark = pytest.mark.smoke
+
 KERNEL_CASES = [
     ("multiscale_gaussian", {}),
     ("multiscale_gaussian", {"sigmas": (0.5, 2.0)}),

@@ -52,6 +52,7 @@ def test_lm_trains_on_the_codec_tokens(lm_xp):
     assert (lm_xp / 'checkpoint.th').is_file()
 
 
+@pytest.mark.smoke
 def test_export_loads_in_stock_audiocraft_and_generates(exported):
     from audiocraft.models import MusicGen
     from audiocraft_mmd.models import MusicGenMMD
@@ -72,6 +73,7 @@ def test_export_loads_in_stock_audiocraft_and_generates(exported):
     assert torch.equal(wav, wav_stock)  # same weights, same sampling: the export is what stock audiocraft loads
 
 
+@pytest.mark.smoke
 def test_get_pretrained_from_the_lm_sig_matches_the_export(lm_xp, exported):
     from audiocraft_mmd.models import MusicGenMMD
     from_sig = MusicGenMMD.get_pretrained(f'//sig/{lm_xp.name}', device='cpu')

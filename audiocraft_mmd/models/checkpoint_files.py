@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from ..compat import allow_audiocraft_checkpoints
+from ..compat import allow_audiocraft_checkpoints, safe_loader_takes_allowlist
 from ..errors import ConfigurationError
 
 
@@ -19,7 +19,9 @@ _UNSUPPORTED_GLOBAL = re.compile(r'Unsupported global: GLOBAL (\S+)')
 
 
 def read_checkpoint(path: tp.Union[str, Path], expected: str) -> tp.Any:
-    """``torch.load`` of ``path`` with the safe loader, memory-mapped (tensors are read only when used).
+    """``torch.load`` of ``path`` with the safe loader, memory-mapped (tensors are read only when used); on a
+    torch before 2.4, whose safe loader refuses audiocraft's config types, with torch's full loader, as
+    AudioCraft loads it there.
 
     Raises:
         ConfigurationError: ``path`` is not a readable torch checkpoint; the message says what it is instead
@@ -27,7 +29,7 @@ def read_checkpoint(path: tp.Union[str, Path], expected: str) -> tp.Any:
     """
     allow_audiocraft_checkpoints()  # training checkpoints hold the XP's OmegaConf config
     try:
-        return torch.load(path, map_location='cpu', weights_only=True, mmap=True)
+        return torch.load(str(path), map_location='cpu', weights_only=safe_loader_takes_allowlist(), mmap=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, OSError) as exc:
         raise ConfigurationError(f"{path} is not a readable AudioCraft checkpoint: {describe_non_checkpoint(path, exc)}"
                                  f"; expected {expected}.") from exc
