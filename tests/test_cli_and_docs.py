@@ -22,6 +22,8 @@ def test_help_lists_subcommands():
     assert proc.returncode == 0
     for name in ('setup', 'manifest', 'dependence', 'report', 'export', 'demo', 'slurm-local'):
         assert name in proc.stdout
+    demo = cli('demo', '--help')
+    assert demo.returncode == 0 and '--planted-steps' in demo.stdout, demo.stderr
 
 
 def test_setup_prints_config_tree():
