@@ -79,8 +79,18 @@ def _relative(base: tp.Sequence[dict], runs: tp.Sequence[dict], key: str) -> str
 
 
 def _checks(cell: MusicCell) -> str:
-    failed = sum(not check['passed'] for run in [*cell.base, *cell.runs] for check in run['checks'])
-    return 'all pass' if not failed else f"{failed} failed"
+    """``all pass``, or each failed check with the codec and seeds that failed it (``MMD: uses its codebooks
+    (seeds 1, 3)``)."""
+    failed: tp.Dict[tp.Tuple[str, str], tp.List[str]] = {}
+    for codec, runs in (('baseline', cell.base), ('MMD', cell.runs)):
+        for run in runs:
+            for check in run['checks']:
+                if not check['passed']:
+                    failed.setdefault((codec, check['name']), []).append(str(run['seed']))
+    if not failed:
+        return 'all pass'
+    return '; '.join(f"{codec}: {name} (seed{'s' if len(seeds) > 1 else ''} {', '.join(seeds)})"
+                     for (codec, name), seeds in failed.items())
 
 
 def _verdict(sentence: str) -> str:
@@ -91,7 +101,8 @@ def music_table(cells: tp.Sequence[MusicCell]) -> str:
     """One row per cell: the command, seeds, the paired changes (MMD minus baseline, same seed) with 95 %
     intervals on the held-out song and, where measured, on the train split, and the working-codec checks."""
     head = ("| cell | command | seeds | baseline I, delay (%) | ΔI delay (points) | ΔI delay, train split | "
-            "ΔI parallel | ΔMMD fixed | ΔMMD scale-free | MSSpec | SI-SNR (dB) | latent rms | checks | verdict |")
+            "ΔI parallel | ΔMMD fixed | ΔMMD scale-free | MSSpec | SI-SNR (dB) | latent rms | "
+            "Δ min codebook entropy (bits) | checks | verdict |")
     lines = [head, '|' + '---|' * head.count(' | ') + '---|']
     for cell in cells:
         train = ('-' if cell.train_runs is None or cell.train_base is None
@@ -102,9 +113,12 @@ def music_table(cells: tp.Sequence[MusicCell]) -> str:
             f"| [{cell.name}](results/{MUSIC_DIR}/{cell.name}.json) {cell.label} | `{cell.command}` | {seeds} | "
             f"{base_i} | {_change(cell.base, cell.runs, 'tc_percent_delay', '.3f')} | {train} | "
             f"{_change(cell.base, cell.runs, 'tc_percent_parallel', '.3f')} | "
-            f"{_change(cell.base, cell.runs, 'mmd', '.2e')} | {_change(cell.base, cell.runs, 'mmd_scale_free', '.2e')} | "
+            f"{_change(cell.base, cell.runs, 'mmd', '.2e')} | "
+            f"{_change(cell.base, cell.runs, 'mmd_scale_free', '.2e')} | "
             f"{_relative(cell.base, cell.runs, 'msspec')} | {_change(cell.base, cell.runs, 'sisnr_db', '.2f')} | "
-            f"{_relative(cell.base, cell.runs, 'latent_rms')} | {_checks(cell)} | {_verdict(cell.verdict)} |")
+            f"{_relative(cell.base, cell.runs, 'latent_rms')} | "
+            f"{_change(cell.base, cell.runs, 'codebook_entropy_min_bits', '.2f')} | {_checks(cell)} | "
+            f"{_verdict(cell.verdict)} |")
     return '\n'.join(lines)
 
 
@@ -150,7 +164,8 @@ def _pooled_sd(groups: tp.Iterable[tp.Sequence[float]]) -> tp.Tuple[tp.Optional[
 
 def detectable_change(cells: tp.Sequence[MusicCell]) -> tp.Optional[Detectable]:
     """The spread of the held-out delay-aligned I: of the baselines (each distinct set of baseline XPs once, by
-    their signatures) and of the cells' paired differences. None without a baseline of 2 seeds."""
+    their signatures) and of the paired differences of the cells whose codecs all pass the working-codec checks.
+    None without a baseline of 2 seeds."""
     baselines: tp.Dict[tp.Tuple[str, ...], tp.List[float]] = {}
     for cell in cells:
         baselines[tuple(sorted(run['sig'] for run in cell.base))] = [run['tc_percent_delay'] for run in cell.base]
@@ -162,8 +177,11 @@ def detectable_change(cells: tp.Sequence[MusicCell]) -> tp.Optional[Detectable]:
         return None
     differences = []
     for cell in cells:
+        if _checks(cell) != 'all pass':  # a broken codec's spread says nothing of the measurement's
+            continue
         by_seed = {run['seed']: run['tc_percent_delay'] for run in cell.base}
-        differences.append([run['tc_percent_delay'] - by_seed[run['seed']] for run in cell.runs if run['seed'] in by_seed])
+        differences.append([run['tc_percent_delay'] - by_seed[run['seed']]
+                            for run in cell.runs if run['seed'] in by_seed])
     diff_sd, diff_df = _pooled_sd(differences)
     return Detectable(base_sd, base_df, diff_sd, diff_df)
 
@@ -172,9 +190,9 @@ def detectable_text(detectable: Detectable, cells: tp.Sequence[MusicCell]) -> st
     """The detectable-effect paragraph and table."""
     base_i = mean_interval([run['tc_percent_delay'] for cell in cells for run in cell.base]).mean
     observed = ('' if detectable.diff_sd is None else
-                f" The cells' paired differences (MMD minus baseline, same seed) spread by {detectable.diff_sd:.3f} "
-                f"points about each cell's mean (pooled, {detectable.diff_df} degrees of freedom): that is the spread "
-                "the paired intervals are made of, and the table uses it.")
+                f" The paired differences (MMD minus baseline, same seed) of the cells whose codecs all pass the checks "
+                f"spread by {detectable.diff_sd:.3f} points about each cell's mean (pooled, {detectable.diff_df} degrees "
+                "of freedom): that is the spread the paired intervals are made of, and the table uses it.")
     lines = [
         f"Baseline seeds spread by {detectable.base_sd:.3f} points of held-out delay-aligned I (pooled standard "
         f"deviation over the distinct baseline sets, {detectable.base_df} degrees of freedom; the baselines' mean I is "
@@ -191,22 +209,45 @@ def detectable_text(detectable: Detectable, cells: tp.Sequence[MusicCell]) -> st
     return '\n'.join(lines)
 
 
+def outcome_text(cells: tp.Sequence[MusicCell]) -> str:
+    """Which cells show the effect, which cut the held-out delay-aligned I but fail another condition of the
+    verdict (with the demo's reason), and how many do neither."""
+    shows = [cell for cell in cells if _verdict(cell.verdict) == 'shows']
+    cut = [cell for cell in cells if cell not in shows
+           and paired_change(cell.base, cell.runs, 'tc_percent_delay').high < 0]
+    def name(cell: MusicCell) -> str:
+        return f"`{cell.name}`" + (f" ({cell.label})" if cell.settings.get('sweep') else '')
+    lines = [f"{len(cells)} cell(s). The effect shows (the demo's verdict) in: "
+             f"{', '.join(map(name, shows)) if shows else 'none'}."]
+    for cell in cut:
+        reason = cell.verdict.split(': ', 1)[-1].split('. Measured:')[0]
+        lines.append(f"{name(cell)} cuts the delay-aligned I with an interval excluding 0, but: {reason}.")
+    rest = len(cells) - len(shows) - len(cut)
+    if rest:
+        lines.append(f"The other {rest} cell(s) do not cut it with an interval excluding 0.")
+    return ' '.join(lines)
+
+
 def music_section(results: Path) -> str:
     """"Real music: regime search": every cell, then what the measurement can detect."""
     cells = music_cells(results / MUSIC_DIR)
     if not cells:
         return ''
+    first = cells[0].base[0]
     parts = [
         "## Real music: regime search",
         '',
         "Every cell fine-tunes the demo's codecs from the start codec on the demo music's train split and measures "
-        "them on the held-out song (34 segments of 5 s, 8,398 delay-aligned frames) and, where the column is filled, "
+        f"them on the held-out song ({first['num_clips']} segments of {first['clip_seconds']:g} s, "
+        f"{first['dependence_samples']['delay']:,} delay-aligned frames) and, where the column is filled, "
         "on the train split. Each change is the MMD codec minus the baseline of the same seed, mean ± 95 % "
         "half-interval over the seeds; bold: an interval that excludes 0. MSSpec and latent rms are relative to the "
         "baseline's mean. Checks: the working-codec checks of every seed of both codecs. Verdict: the demo's (the "
         "delay-aligned I lower with an interval excluding 0, both codecs working, MSSpec up by at most 5 %).",
         '',
         music_table(cells),
+        '',
+        outcome_text(cells),
     ]
     detectable = detectable_change(cells)
     if detectable is not None:

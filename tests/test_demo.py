@@ -320,7 +320,8 @@ def test_search_options_reach_only_the_mmd_xps_and_name_the_report(tmp_path):
     from audiocraft_mmd.errors import ConfigurationError
     manifests = {split: tmp_path / split for split in ('train', 'valid', 'evaluate')}
     default, cell = DemoSettings(), DemoSettings(weight=1e4, steps=1000, num_batches=1, mode='bank')
-    default_xps, cell_xps = demo_xps(manifests, '//pretrained/x.th', default), demo_xps(manifests, '//pretrained/x.th', cell)
+    default_xps = demo_xps(manifests, '//pretrained/x.th', default)
+    cell_xps = demo_xps(manifests, '//pretrained/x.th', cell)
     assert [xp.argv for xp in cell_xps if xp.weight == 0] == [
         [arg.replace('optim.epochs=4', 'optim.epochs=20') for arg in xp.argv] for xp in default_xps if xp.weight == 0]
     for xp in cell_xps:
