@@ -14,6 +14,7 @@ import typing as tp
 from dataclasses import dataclass
 from pathlib import Path
 
+from .demo.run import MSSPEC_TOLERANCE
 from .stats import Interval, mean_interval, paired_change
 
 MUSIC_DIR = 'music'  # docs/results/music: demo reports, one per cell
@@ -190,9 +191,9 @@ def detectable_text(detectable: Detectable, cells: tp.Sequence[MusicCell]) -> st
     """The detectable-effect paragraph and table."""
     base_i = mean_interval([run['tc_percent_delay'] for cell in cells for run in cell.base]).mean
     observed = ('' if detectable.diff_sd is None else
-                f" The paired differences (MMD minus baseline, same seed) of the cells whose codecs all pass the checks "
-                f"spread by {detectable.diff_sd:.3f} points about each cell's mean (pooled, {detectable.diff_df} degrees "
-                "of freedom): that is the spread the paired intervals are made of, and the table uses it.")
+                " The paired differences (MMD minus baseline, same seed) of the cells whose codecs all pass the "
+                f"checks spread by {detectable.diff_sd:.3f} points about each cell's mean (pooled, "
+                f"{detectable.diff_df} degrees of freedom): that is the spread the paired intervals are made of, and the table uses it.")
     lines = [
         f"Baseline seeds spread by {detectable.base_sd:.3f} points of held-out delay-aligned I (pooled standard "
         f"deviation over the distinct baseline sets, {detectable.base_df} degrees of freedom; the baselines' mean I is "
@@ -220,8 +221,12 @@ def outcome_text(cells: tp.Sequence[MusicCell]) -> str:
     lines = [f"{len(cells)} cell(s). The effect shows (the demo's verdict) in: "
              f"{', '.join(map(name, shows)) if shows else 'none'}."]
     for cell in cut:
-        reason = cell.verdict.split(': ', 1)[-1].split('. Measured:')[0]
-        lines.append(f"{name(cell)} cuts the delay-aligned I with an interval excluding 0, but: {reason}.")
+        reasons = [] if _checks(cell) == 'all pass' else [f"working-codec checks failed ({_checks(cell)})"]
+        msspec = (paired_change(cell.base, cell.runs, 'msspec').mean
+                  / mean_interval([run['msspec'] for run in cell.base]).mean)
+        if msspec > MSSPEC_TOLERANCE:
+            reasons.append(f"MSSpec {100 * msspec:+.1f} % (more than {100 * MSSPEC_TOLERANCE:g} %)")
+        lines.append(f"{name(cell)} cuts the delay-aligned I with an interval excluding 0, but: {'; '.join(reasons)}.")
     rest = len(cells) - len(shows) - len(cut)
     if rest:
         lines.append(f"The other {rest} cell(s) do not cut it with an interval excluding 0.")

@@ -71,13 +71,13 @@ def test_report_markdown_command(tmp_path, capsys):
 def test_outcome_names_the_cells_that_cut_i_and_why_they_fail():
     from audiocraft_mmd.results import MusicCell, outcome_text
     base = [_run(seed, 0.4 + 0.01 * seed, f'b{seed}') for seed in range(3)]
-    lower = [_run(seed, 0.3 + 0.01 * seed, f'm{seed}') for seed in range(3)]
-    failing = ("The effect does not show at this scale: MSSpec rose by 9.0 % (more than 5 %). Measured: delay-aligned "
-               "I 0.4 % (baseline) vs 0.3 % (EnCodec-MMD); MSSpec +9.0 %.")
+    lower = [{**_run(seed, 0.3 + 0.01 * seed, f'm{seed}'), 'msspec': 0.327} for seed in range(3)]
+    lower[1]['checks'] = [{'name': 'reconstructs', 'passed': False, 'detail': 'SI-SNR -1 dB'}]
+    failing = "The effect does not show at this scale: ..."
     cells = [MusicCell('report-x', 'c', {'sweep': False}, 'EnCodec-MMD', base, lower, None, None, failing),
              MusicCell('report-y', 'c', {'sweep': False}, 'EnCodec-MMD', base, base, None, None, 'The effect does '
                        'not show at this scale: the interval ... does not exclude no change. Measured: ...')]
     assert outcome_text(cells) == (
         "2 cell(s). The effect shows (the demo's verdict) in: none. `report-x` cuts the delay-aligned I with an "
-        "interval excluding 0, but: MSSpec rose by 9.0 % (more than 5 %). The other 1 cell(s) do not cut it with an "
-        "interval excluding 0.")
+        "interval excluding 0, but: working-codec checks failed (MMD: reconstructs (seed 1)); MSSpec +9.0 % (more "
+        "than 5 %). The other 1 cell(s) do not cut it with an interval excluding 0.")
