@@ -193,7 +193,8 @@ def detectable_text(detectable: Detectable, cells: tp.Sequence[MusicCell]) -> st
     observed = ('' if detectable.diff_sd is None else
                 " The paired differences (MMD minus baseline, same seed) of the cells whose codecs all pass the "
                 f"checks spread by {detectable.diff_sd:.3f} points about each cell's mean (pooled, "
-                f"{detectable.diff_df} degrees of freedom): that is the spread the paired intervals are made of, and the table uses it.")
+                f"{detectable.diff_df} degrees of freedom): that is the spread the paired intervals are made of, "
+                "and the table uses it.")
     lines = [
         f"Baseline seeds spread by {detectable.base_sd:.3f} points of held-out delay-aligned I (pooled standard "
         f"deviation over the distinct baseline sets, {detectable.base_df} degrees of freedom; the baselines' mean I is "
