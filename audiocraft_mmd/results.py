@@ -249,7 +249,8 @@ def music_section(results: Path) -> str:
         "on the train split. Each change is the MMD codec minus the baseline of the same seed, mean ± 95 % "
         "half-interval over the seeds; bold: an interval that excludes 0. MSSpec and latent rms are relative to the "
         "baseline's mean. Checks: the working-codec checks of every seed of both codecs. Verdict: the demo's (the "
-        "delay-aligned I lower with an interval excluding 0, both codecs working, MSSpec up by at most 5 %).",
+        "delay-aligned I lower with an interval excluding 0, both codecs working, MSSpec up by at most 5 %). "
+        "Each command is the one that wrote the report, its paths (`--out`, `--start`) the runner's.",
         '',
         music_table(cells),
         '',
