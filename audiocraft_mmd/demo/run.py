@@ -562,8 +562,9 @@ def prepare_music(out: Path, cache: Path, audio: tp.Optional[Path], held_out_sec
 def run_demo(out: Path, cache: Path, audio: tp.Optional[Path] = None,
              settings: tp.Optional[DemoSettings] = None, command: tp.Optional[str] = None) -> dict:
     """Prepare the data, fine-tune every codec from the start codec, measure them on the held-out track(s),
-    print the table and the verdict, write ``report-SCALE.json`` (with ``command``, the command line that ran it) and ``report-SCALE.png`` (``sweep-SCALE.*``
-    with ``sweep``; ``report-QUANTIZER-SCALE.*`` with a ``--quantizer`` other than rvq) in ``out``. Runs with other settings in the same ``out`` reuse the XPs they share."""
+    print the table and the verdict, write `DemoSettings.report_name` ``.json`` (with ``command``, the command line
+    that ran it, and with ``measure_train`` the same figures on the train split) and ``.png`` in ``out``. Runs with
+    other settings in the same ``out`` reuse the XPs they share."""
     settings = settings or DemoSettings()
     settings.validate()
     out = Path(out)
@@ -579,11 +580,10 @@ def run_demo(out: Path, cache: Path, audio: tp.Optional[Path] = None,
     xps = demo_xps(manifests, start, settings)
     weights = ', '.join(f'{w:g}' for w in settings.weights)
     locate_xps(xps, out / 'dora')
-    schedule = ''.join([*([f', mmd.num_batches={settings.num_batches}'] if settings.num_batches is not None else []),
-                        *([f', mmd.mode={settings.mode}'] if settings.mode is not None else [])])
+    schedule = ''.join(f', {arg}' for arg in settings.mmd_argv(1.)[2:])  # mmd.num_batches, mmd.mode if given
     print(f"Fine-tuning {len(xps)} {settings.quantizer} codecs{reuse_text(xps)} from the {start_text}: MMD weights "
-          f"{weights} (scale {settings.scale}, delay alignment{schedule}), seeds 0-{settings.seeds - 1}, {xps[0].steps} steps "
-          f"each, {settings.jobs} at a time; XPs in {out / 'dora'}", flush=True)
+          f"{weights} (scale {settings.scale}, delay alignment{schedule}), seeds 0-{settings.seeds - 1}, "
+          f"{xps[0].steps} steps each, {settings.jobs} at a time; XPs in {out / 'dora'}", flush=True)
     train_xps(xps, out / 'dora', settings.jobs)
     start_figures, runs = measure_split(start, xps, manifests, 'evaluate', settings, out)
     train_split = None
