@@ -1,5 +1,6 @@
 """The ``audiocraft-mmd`` command line."""
 import argparse
+import shlex
 import sys
 import typing as tp
 from pathlib import Path
@@ -75,6 +76,18 @@ def _dependence(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     import json
     from . import report
+    from .errors import ConfigurationError
+    if args.markdown:
+        from .results import write_results
+        if args.targets:
+            raise ConfigurationError("report --markdown reads the reports under --results, not XPs: drop "
+                                     f"{' '.join(args.targets)}.")
+        if not Path(args.results).is_dir():
+            raise ConfigurationError(f"--results {args.results} is not a folder (the report JSONs, e.g. docs/results).")
+        print(f"Wrote {write_results(Path(args.markdown), Path(args.results))}")
+        return 0
+    if not args.targets:
+        raise ConfigurationError("report needs a grid name or XP signatures (or --markdown PATH).")
     rows = [report.xp_row(xp) for xp in report.resolve_xps(args.targets)]
     if not rows:
         print("error: no XP found for " + ' '.join(args.targets), file=sys.stderr)
@@ -145,9 +158,10 @@ def _demo(args: argparse.Namespace) -> int:
     settings = DemoSettings(steps=args.steps, seeds=args.seeds, weight=args.weight, scale=args.scale, sweep=args.sweep,
                             start=args.start, segment_duration=args.segment_duration, max_segments=args.segments,
                             quantizer=args.quantizer, start_steps=args.start_steps, planted_steps=args.planted_steps,
+                            num_batches=args.num_batches, mode=args.mode, measure_train=args.measure_train,
                             **({'jobs': args.jobs} if args.jobs is not None else {}))
     run_demo(out=Path(args.out), cache=Path(args.cache) if args.cache else cache_dir() / 'demo-data',
-             audio=Path(args.audio) if args.audio else None, settings=settings)
+             audio=Path(args.audio) if args.audio else None, settings=settings, command=args.command_line)
     return 0
 
 
@@ -217,6 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest='command', metavar='COMMAND')
     from .demo.run import DEMO_SCALE, DEMO_SEEDS, DEMO_STEPS, DEMO_WEIGHT, SWEEP_WEIGHTS
     from .losses import SCALES
+    from .solvers.mmd_config import MODES
     demo = commands.add_parser(
         'demo', help="fine-tune a working tiny codec with and without the MMD on real music (CPU, minutes), over "
                      "several seeds, and compare them on held-out music")
@@ -239,6 +254,14 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument('--planted-steps', type=int, default=PLANTED_STEPS,
                       help=f"steps of each codec of the first part, planted dependence (default {PLANTED_STEPS}; "
                            "0 skips it)")
+    demo.add_argument('--num-batches', type=int, default=None,
+                      help="mmd.num_batches of the MMD codecs: batches per macro-batch, or spanned by the bank; 1: an "
+                           "MMD update at every step (default: the solver's 4)")
+    demo.add_argument('--mode', choices=MODES, default=None,
+                      help="mmd.mode of the MMD codecs: macro_batch (default, the paper's) or bank (docs/MMD.md)")
+    demo.add_argument('--measure-train', action='store_true',
+                      help="also measure every codec on the train split (where the paper measures), beside the "
+                           "held-out song")
     _add_codec_options(demo)
     demo.set_defaults(func=_demo)
     from .planted.codec import PlantedSettings, QUANTIZERS as POINT_QUANTIZERS
@@ -255,7 +278,6 @@ def build_parser() -> argparse.ArgumentParser:
                          help=f"training steps of each codec (default {PlantedSettings().steps})")
     planted.add_argument('--quantizer', choices=POINT_QUANTIZERS, default=None,
                          help="rvq (AudioCraft's, default) or pvq (the plugin's product quantizer)")
-    from .solvers.mmd_config import MODES
     planted.add_argument('--mode', choices=MODES, default=None,
                          help="mmd.mode: macro_batch (default, the paper's) or bank (see docs/MMD.md)")
     planted.add_argument('--num-batches', type=int, default=None,
@@ -338,10 +360,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = commands.add_parser(
         'report', help="the paper's Fig. 2 (MMD, total correlation, MSSpec vs MMD weight) for a grid or XPs")
-    report.add_argument('targets', nargs='+', metavar='GRID_OR_SIG',
+    report.add_argument('targets', nargs='*', metavar='GRID_OR_SIG',
                         help="a grid name (mmd.encodec_32khz), XP signatures or //sig/SIG")
     report.add_argument('--plot', help="write the figure (PNG)")
     report.add_argument('--out', help="write the table as JSON")
+    report.add_argument('--markdown', metavar='PATH',
+                        help="instead: write the results document (docs/RESULTS.md) from the report JSONs under "
+                             "--results")
+    report.add_argument('--results', default='docs/results',
+                        help="with --markdown: the folder of report JSONs (default docs/results)")
     report.set_defaults(func=_report)
     return parser
 
@@ -349,6 +376,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: tp.Optional[tp.List[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.command_line = shlex.join(['audiocraft-mmd', *(sys.argv[1:] if argv is None else argv)])  # kept in reports
     if args.command is None:
         parser.print_help()
         return 0

@@ -52,7 +52,7 @@ def test_quick_demo_on_user_audio(quick_demo):
         assert label in proc.stdout
     assert 'training baseline seed 0' in proc.stderr and 'training EnCodec-MMD seed 1' in proc.stderr  # progress
     assert _not_the_plugins(proc.stderr) == []  # no dependency warning or notice, only the progress bars
-    report = json.loads((tmp_path / 'demo' / 'report-standardized.json').read_text())
+    report = json.loads((tmp_path / 'demo' / 'report-standardized-steps8.json').read_text())
     base, mmd = report['runs']['baseline'], report['runs']['EnCodec-MMD']
     assert [r['seed'] for r in base] == [r['seed'] for r in mmd] == [0, 1]
     assert {r['weight'] for r in base} == {0} and {r['weight'] for r in mmd} == {1e3}
@@ -77,7 +77,7 @@ def test_quick_demo_on_user_audio(quick_demo):
     assert f"1. {' '.join(planted['verdict'].splitlines())}" in closing
     assert f"2. Real music: {report['verdict'][0]}" in closing
     assert f"datasource.evaluate={report['data']['evaluate']}" in proc.stdout  # the data works with dora run
-    assert (tmp_path / 'demo' / 'report-standardized.png').read_bytes()[:4] == b'\x89PNG'
+    assert (tmp_path / 'demo' / 'report-standardized-steps8.png').read_bytes()[:4] == b'\x89PNG'
     splits = {split: sorted(os.listdir(Path(path).parent.parent / 'audio' / split))
               for split, path in report['data'].items()}
     assert splits == {'train': ['tracks_000.wav'], 'valid': ['tracks_001.wav'], 'evaluate': ['tracks_002.wav']}
@@ -89,7 +89,7 @@ def test_quick_demo_on_user_audio(quick_demo):
     assert 'Fine-tuning 4 rvq codecs from' in proc.stdout  # the first run trained them all
     assert 'Fine-tuning 4 rvq codecs (4 of 4 finished: reused) from' in again.stdout
     assert 'Planted dependence: 3 codecs x 5 seeds (15 reused)' in again.stdout
-    assert json.loads((tmp_path / 'demo' / 'report-standardized.json').read_text())['runs'] == report['runs']
+    assert json.loads((tmp_path / 'demo' / 'report-standardized-steps8.json').read_text())['runs'] == report['runs']
 
 
 def test_lm_gap_end_to_end_on_the_quick_demos_codecs(quick_demo, tracks):
@@ -106,7 +106,7 @@ def test_lm_gap_end_to_end_on_the_quick_demos_codecs(quick_demo, tracks):
     assert _not_the_plugins(proc.stderr) == []
     assert 'Tokenizers baseline, MMD-parallel, MMD-delay (rvq) (2 of 3 finished: reused): ' in proc.stdout
     assert 'LMs: delay and flatten' in proc.stdout  # none trained before
-    demo_runs = json.loads((out / 'report-standardized.json').read_text())['runs']
+    demo_runs = json.loads((out / 'report-standardized-steps8.json').read_text())['runs']
     report = json.loads((out / 'lm_gap.json').read_text())
     assert report['codec_sigs']['baseline'] == demo_runs['baseline'][0]['sig']  # reused, not retrained
     assert report['codec_sigs']['MMD-delay'] == demo_runs['EnCodec-MMD'][0]['sig']
@@ -142,7 +142,7 @@ def test_demo_on_the_real_music_keeps_a_working_codec(tmp_path):
     """The shipped start codec, and a short fine-tune of it on the demo's music, transmit the held-out song."""
     proc = demo('--steps', '20', '--seeds', '1', '--out', str(tmp_path / 'demo'), '--planted-steps', '0')
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    report = json.loads((tmp_path / 'demo' / 'report-standardized.json').read_text())
+    report = json.loads((tmp_path / 'demo' / 'report-standardized-steps20.json').read_text())
     for run in [report['start_codec'], *report['runs']['baseline']]:
         assert all(check['passed'] for check in run['checks']), run['checks']
         assert run['code_ablation_gap_db'] >= 10 and run['sisnr_db'] >= 0
@@ -311,3 +311,28 @@ def test_a_stopped_demo_stops_its_training_jobs(tracks, tmp_path):
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=120) == 128 + signal.SIGTERM
     assert [pid for pid in children if Path(f'/proc/{pid}').exists()] == []  # terminated and reaped
+
+
+def test_search_options_reach_only_the_mmd_xps_and_name_the_report(tmp_path):
+    """--num-batches and --mode go to the MMD codecs only (the baselines stay shared between cells), every
+    non-default cell setting names the report, and bad values are refused in one line before any work."""
+    from audiocraft_mmd.demo.run import DemoSettings, demo_xps
+    from audiocraft_mmd.errors import ConfigurationError
+    manifests = {split: tmp_path / split for split in ('train', 'valid', 'evaluate')}
+    default, cell = DemoSettings(), DemoSettings(weight=1e4, steps=1000, num_batches=1, mode='bank')
+    default_xps = demo_xps(manifests, '//pretrained/x.th', default)
+    cell_xps = demo_xps(manifests, '//pretrained/x.th', cell)
+    assert [xp.argv for xp in cell_xps if xp.weight == 0] == [
+        [arg.replace('optim.epochs=4', 'optim.epochs=20') for arg in xp.argv] for xp in default_xps if xp.weight == 0]
+    for xp in cell_xps:
+        assert ('mmd.num_batches=1' in xp.argv and 'mmd.mode=bank' in xp.argv) == (xp.weight > 0)
+    assert not any(arg.startswith(('mmd.num_batches', 'mmd.mode')) for xp in default_xps for arg in xp.argv)
+    assert (default.report_name, cell.report_name) == ('report-standardized',
+                                                       'report-standardized-weight10000-steps1000-nb1-bank')
+    with pytest.raises(ConfigurationError) as error:
+        DemoSettings(num_batches=0, mode='bnak').validate()
+    assert str(error.value) == ("--num-batches must be >= 1 (mmd.num_batches), got 0; --mode bnak: did you mean bank? "
+                                "(--mode must be one of macro_batch, bank).")
+    proc = demo('--num-batches', '0', '--out', str(tmp_path / 'demo'), '--cache', str(tmp_path / 'cache'))
+    assert proc.returncode == 2 and proc.stderr.strip() == 'error: --num-batches must be >= 1 (mmd.num_batches), got 0.'
+    assert not (tmp_path / 'cache').exists() and not (tmp_path / 'demo').exists()

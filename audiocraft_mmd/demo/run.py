@@ -25,6 +25,7 @@ from ..errors import ConfigurationError, choice_problem
 from ..planted.codec import PlantedSettings
 from ..planted.run import PLANTED_SCALES, PLANTED_SEEDS, run_planted
 from ..processes import default_jobs, sigterm_as_exit
+from ..solvers.mmd_config import MODES
 from ..stats import Interval, mean_interval, paired_change
 
 SOLVER = 'solver=compression/encodec_mmd_debug'
@@ -123,17 +124,36 @@ class DemoSettings:
     quantizer: str = 'rvq'
     start_steps: int = START_STEPS
     planted_steps: int = PLANTED_STEPS
+    num_batches: tp.Optional[int] = None  # mmd.num_batches of the MMD codecs (None: the solver's, 4)
+    mode: tp.Optional[str] = None  # mmd.mode of the MMD codecs (None: the solver's, macro_batch)
+    measure_train: bool = False  # also measure every codec on the train split
 
     @property
     def quantizer_argv(self) -> tp.List[str]:
         """The overrides of ``--quantizer`` (none for the default RVQ, so its XPs keep their signatures)."""
         return list(QUANTIZERS[self.quantizer])
 
+    def mmd_argv(self, weight: float) -> tp.List[str]:
+        """The ``mmd.*`` overrides of a codec of ``weight``. Weight-0 XPs name only the weight (nothing is trained
+        with the others), so runs with another ``--scale``, ``--num-batches`` or ``--mode`` reuse them."""
+        if weight == 0:
+            return ['mmd.weight=0']
+        return [f'mmd.weight={weight:g}', f'mmd.scale={self.scale}',
+                *([f'mmd.num_batches={self.num_batches}'] if self.num_batches is not None else []),
+                *([f'mmd.mode={self.mode}'] if self.mode is not None else [])]
+
     @property
     def report_name(self) -> str:
-        """``report-SCALE`` (``sweep-SCALE``), with the quantizer before the scale when it is not the RVQ."""
+        """``report-SCALE`` (``sweep-SCALE``), with the quantizer before the scale when it is not the RVQ, and
+        after it each cell setting that is not the default: ``-weightW``, ``-stepsN``, ``-nbN``, ``-MODE``
+        (``report-standardized-weight10000-nb1``), so that the cells of a search share one ``--out``."""
         kind = 'sweep' if self.sweep else 'report'
-        return f"{kind}-{self.scale}" if self.quantizer == 'rvq' else f"{kind}-{self.quantizer}-{self.scale}"
+        name = f"{kind}-{self.scale}" if self.quantizer == 'rvq' else f"{kind}-{self.quantizer}-{self.scale}"
+        cell = [*([f'weight{self.weight:g}'] if self.weight != DEMO_WEIGHT and not self.sweep else []),
+                *([f'steps{self.steps}'] if self.steps != DEMO_STEPS else []),
+                *([f'nb{self.num_batches}'] if self.num_batches is not None else []),
+                *([self.mode] if self.mode is not None else [])]
+        return '-'.join([name, *cell])
 
     @property
     def weights(self) -> tp.Tuple[float, ...]:
@@ -159,6 +179,10 @@ class DemoSettings:
             problems.append(f"--jobs must be >= 1, got {self.jobs}")
         if self.planted_steps < 0:
             problems.append(f"--planted-steps must be >= 0 (0 skips the planted part), got {self.planted_steps}")
+        if self.num_batches is not None and self.num_batches < 1:
+            problems.append(f"--num-batches must be >= 1 (mmd.num_batches), got {self.num_batches}")
+        if self.mode is not None and (problem := choice_problem('--mode', self.mode, MODES, sep=' ')) is not None:
+            problems.append(problem.rstrip('.'))
         problems += self.start_problems()
         if problems:
             raise ConfigurationError('; '.join(problems) + '.')
@@ -238,8 +262,7 @@ def epoch_schedule(steps: int) -> tp.Tuple[int, int]:
 def demo_xps(manifests: tp.Dict[str, Path], start: str, settings: DemoSettings) -> tp.List[DemoXP]:
     """Every (weight, seed) XP, fine-tuned from ``start`` (a ``continue_from`` value) on the same data.
 
-    Weight-0 XPs do not name ``mmd.scale`` (nothing is trained with it), so runs with another
-    ``--scale`` reuse them.
+    Weight-0 XPs name only their weight (`DemoSettings.mmd_argv`), so the cells of a search share them.
     """
     epochs, updates = epoch_schedule(settings.steps)
     common = [SOLVER, f'datasource.train={manifests["train"]}', f'datasource.valid={manifests["valid"]}',
@@ -248,10 +271,9 @@ def demo_xps(manifests: tp.Dict[str, Path], start: str, settings: DemoSettings) 
               f'dataset.train.num_samples={updates * BATCH_SIZE}', 'mmd.alignment=delay', *settings.quantizer_argv]
     xps = []
     for weight in settings.weights:
-        mmd = ['mmd.weight=0'] if weight == 0 else [f'mmd.weight={weight:g}', f'mmd.scale={settings.scale}']
         for seed in range(settings.seeds):
-            xps.append(DemoXP(label_of(weight, settings.sweep), weight, seed, [*common, *mmd, f'seed={seed}'],
-                              epochs * updates, epochs))
+            xps.append(DemoXP(label_of(weight, settings.sweep), weight, seed,
+                              [*common, *settings.mmd_argv(weight), f'seed={seed}'], epochs * updates, epochs))
     return xps
 
 
@@ -401,6 +423,26 @@ def measure(model_name: tp.Union[str, Path], manifest: Path, settings: DemoSetti
     return figures
 
 
+def measure_split(start: str, xps: tp.Sequence[DemoXP], manifests: tp.Dict[str, Path], split: str,
+                  settings: DemoSettings, out: Path) -> tp.Tuple[dict, tp.Dict[str, tp.List[dict]]]:
+    """Measure the start codec (a ``continue_from`` value) and every trained XP on the ``split`` manifest
+    (``evaluate``: the held-out track(s); ``train``), each measurement cached beside its XP.
+    Returns (the start codec's figures, {label: one figure dict per seed, with its sig, seed and weight})."""
+    suffix, where = ('', '') if split == 'evaluate' else (f'-{split}', f' ({split})')
+    start_name = start.removeprefix('//pretrained/')
+    digest = hashlib.sha256(start_name.encode()).hexdigest()[:12]
+    start_figures = measure(start_name, manifests[split], settings, f'measuring start{where}',
+                            cache=out / 'dora' / f'start-{digest}{suffix}.json')
+    runs: tp.Dict[str, tp.List[dict]] = {}
+    for xp in xps:
+        assert xp.folder is not None
+        figures = measure(xp.folder / 'checkpoint.th', manifests[split], settings,
+                          f'measuring {xp.label} seed {xp.seed}{where}',
+                          cache=xp.folder / f'demo_measurement{suffix}.json')
+        runs.setdefault(xp.label, []).append({**figures, 'sig': xp.folder.name, 'seed': xp.seed, 'weight': xp.weight})
+    return start_figures, runs
+
+
 def summarize(runs: tp.Sequence[dict]) -> tp.Dict[str, Interval]:
     """Mean and 95 % interval over seeds of each figure."""
     return {key: mean_interval([run[key] for run in runs]) for key, *_ in FIGURES if all(key in r for r in runs)}
@@ -518,10 +560,11 @@ def prepare_music(out: Path, cache: Path, audio: tp.Optional[Path], held_out_sec
 
 
 def run_demo(out: Path, cache: Path, audio: tp.Optional[Path] = None,
-             settings: tp.Optional[DemoSettings] = None) -> dict:
+             settings: tp.Optional[DemoSettings] = None, command: tp.Optional[str] = None) -> dict:
     """Prepare the data, fine-tune every codec from the start codec, measure them on the held-out track(s),
-    print the table and the verdict, write ``report-SCALE.json`` and ``report-SCALE.png`` (``sweep-SCALE.*``
-    with ``sweep``; ``report-QUANTIZER-SCALE.*`` with a ``--quantizer`` other than rvq) in ``out``. Runs with other settings in the same ``out`` reuse the XPs they share."""
+    print the table and the verdict, write `DemoSettings.report_name` ``.json`` (with ``command``, the command line
+    that ran it, and with ``measure_train`` the same figures on the train split) and ``.png`` in ``out``. Runs with
+    other settings in the same ``out`` reuse the XPs they share."""
     settings = settings or DemoSettings()
     settings.validate()
     out = Path(out)
@@ -537,19 +580,18 @@ def run_demo(out: Path, cache: Path, audio: tp.Optional[Path] = None,
     xps = demo_xps(manifests, start, settings)
     weights = ', '.join(f'{w:g}' for w in settings.weights)
     locate_xps(xps, out / 'dora')
+    schedule = ''.join(f', {arg}' for arg in settings.mmd_argv(1.)[2:])  # mmd.num_batches, mmd.mode if given
     print(f"Fine-tuning {len(xps)} {settings.quantizer} codecs{reuse_text(xps)} from the {start_text}: MMD weights "
-          f"{weights} (scale {settings.scale}, delay alignment), seeds 0-{settings.seeds - 1}, {xps[0].steps} steps "
-          f"each, {settings.jobs} at a time; XPs in {out / 'dora'}", flush=True)
+          f"{weights} (scale {settings.scale}, delay alignment{schedule}), seeds 0-{settings.seeds - 1}, "
+          f"{xps[0].steps} steps each, {settings.jobs} at a time; XPs in {out / 'dora'}", flush=True)
     train_xps(xps, out / 'dora', settings.jobs)
-    start_name = start.removeprefix('//pretrained/')
-    start_figures = measure(start_name, manifests['evaluate'], settings, 'measuring start',
-                            cache=out / 'dora' / f'start-{hashlib.sha256(start_name.encode()).hexdigest()[:12]}.json')
-    runs: tp.Dict[str, tp.List[dict]] = {}
-    for xp in xps:
-        assert xp.folder is not None
-        figures = measure(xp.folder / 'checkpoint.th', manifests['evaluate'], settings,
-                          f'measuring {xp.label} seed {xp.seed}', cache=xp.folder / 'demo_measurement.json')
-        runs.setdefault(xp.label, []).append({**figures, 'sig': xp.folder.name, 'seed': xp.seed, 'weight': xp.weight})
+    start_figures, runs = measure_split(start, xps, manifests, 'evaluate', settings, out)
+    train_split = None
+    if settings.measure_train:
+        train_start, train_runs = measure_split(start, xps, manifests, 'train', settings, out)
+        train_split = {'start_codec': train_start, 'runs': train_runs,
+                       'summary': {label: {k: v.to_dict() for k, v in summarize(r).items()}
+                                   for label, r in train_runs.items()}}
     labels = list(runs)
     base_label = labels[0]
     sentences = [verdict(base_label, runs[base_label], label, runs[label]) for label in labels[1:]]
@@ -567,14 +609,22 @@ def run_demo(out: Path, cache: Path, audio: tp.Optional[Path] = None,
     for label, members in {'start': [{**start_figures, 'seed': '-'}], **runs}.items():
         failures = failed_checks(members)
         print(f"  {label}: {'all passed' if not failures else '; '.join(failures)}")
+    if train_split is not None:
+        first = train_split['runs'][base_label][0]
+        print(f"\nThe same codecs on the train split {manifests['train']} (where the paper measures): "
+              f"{first['num_clips']} segments, dependence over {first['dependence_samples']['delay']:,} delay-aligned "
+              "samples.")
+        print(format_table(train_split['runs'], train_split['start_codec']))
     print('\n' + '\n'.join(sentences))
-    report = {'settings': {**vars(settings), 'weights': list(settings.weights)}, 'quantizer': settings.quantizer,
+    report = {'command': command, 'settings': {**vars(settings), 'weights': list(settings.weights)},
+              'quantizer': settings.quantizer,
               'start': start_text,
               'data': {split: str(path) for split, path in manifests.items()}, 'verdict': sentences,
               'start_codec': start_figures, 'runs': runs,
               'planted': None if planted is None else {'report': str(out / f'{planted.settings.report_name}.json'),
                                                        'verdict': planted.verdict()},
-              'summary': {label: {k: v.to_dict() for k, v in summarize(r).items()} for label, r in runs.items()}}
+              'summary': {label: {k: v.to_dict() for k, v in summarize(r).items()} for label, r in runs.items()},
+              'train_split': train_split}
     out.mkdir(parents=True, exist_ok=True)
     name = settings.report_name  # runs of other modes share the XPs
     (out / f'{name}.json').write_text(json.dumps(report, indent=2))
