@@ -155,13 +155,15 @@ def _lm_gap(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from .demo.run import DemoSettings, run_demo
     from .environment import cache_dir
-    settings = DemoSettings(steps=args.steps, seeds=args.seeds, weight=args.weight, scale=args.scale, sweep=args.sweep,
-                            start=args.start, segment_duration=args.segment_duration, max_segments=args.segments,
-                            quantizer=args.quantizer, start_steps=args.start_steps, planted_steps=args.planted_steps,
-                            num_batches=args.num_batches, mode=args.mode, measure_train=args.measure_train,
-                            **({'jobs': args.jobs} if args.jobs is not None else {}))
+    preset = 'long' if args.long else 'default'
+    settings = DemoSettings.from_preset(
+        preset, steps=args.steps, seeds=args.seeds, weight=args.weight, scale=args.scale, sweep=args.sweep,
+        start=args.start, segment_duration=args.segment_duration, max_segments=args.segments, quantizer=args.quantizer,
+        start_steps=args.start_steps, planted_steps=args.planted_steps, num_batches=args.num_batches, mode=args.mode,
+        measure_train=args.measure_train or None, jobs=args.jobs)
     run_demo(out=Path(args.out), cache=Path(args.cache) if args.cache else cache_dir() / 'demo-data',
-             audio=Path(args.audio) if args.audio else None, settings=settings, command=args.command_line)
+             audio=Path(args.audio) if args.audio else None, settings=settings, command=args.command_line,
+             preset=preset)
     return 0
 
 
@@ -229,7 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Independence-promoting MMD loss for AudioCraft codecs (EnCodec-MMD). Training runs through "
                     "Dora: `dora -P audiocraft_mmd run solver=compression/encodec_mmd_debug ...`.")
     commands = parser.add_subparsers(dest='command', metavar='COMMAND')
-    from .demo.run import DEMO_SCALE, DEMO_SEEDS, DEMO_STEPS, DEMO_WEIGHT, SWEEP_WEIGHTS
+    from .demo.run import DEFAULT, DEMO_SCALE, PRESETS, SWEEP_WEIGHTS
     from .losses import SCALES
     from .solvers.mmd_config import MODES
     demo = commands.add_parser(
@@ -237,11 +239,16 @@ def build_parser() -> argparse.ArgumentParser:
                      "several seeds, and compare them on held-out music")
     demo.add_argument('--audio', help="your own music: a folder of audio files, one track per file (>= 3 tracks); "
                                       "default: 4 rock songs fetched from Debian's fretsonfire-songs-sectoid")
-    demo.add_argument('--steps', type=int, default=DEMO_STEPS,
-                      help=f"fine-tuning steps of each codec (default {DEMO_STEPS})")
-    demo.add_argument('--seeds', type=int, default=DEMO_SEEDS,
-                      help=f"seeds per codec; the interval needs >= 2 (default {DEMO_SEEDS})")
-    demo.add_argument('--weight', type=float, default=DEMO_WEIGHT, help=f"MMD weight (default {DEMO_WEIGHT:g})")
+    long = PRESETS['long']
+    demo.add_argument('--long', action='store_true',
+                      help=f"the regime search's best cell regardless of time (docs/RESULTS.md): weight {long.weight:g}, "
+                           f"--num-batches {long.num_batches}, {long.seeds} seeds, --measure-train; expected duration "
+                           f"{long.expected}; options given beside it replace the preset's")
+    demo.add_argument('--steps', type=int, default=None,
+                      help=f"fine-tuning steps of each codec (default {DEFAULT.steps})")
+    demo.add_argument('--seeds', type=int, default=None,
+                      help=f"seeds per codec; the interval needs >= 2 (default {DEFAULT.seeds})")
+    demo.add_argument('--weight', type=float, default=None, help=f"MMD weight (default {DEFAULT.weight:g})")
     demo.add_argument('--scale', choices=SCALES, default=DEMO_SCALE,
                       help=f"mmd.scale of the MMD codec (default {DEMO_SCALE}; see docs/MMD.md)")
     demo.add_argument('--sweep', action='store_true',
@@ -296,7 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
     slurm.add_argument('--install', action='store_true',
                        help="up: install the Debian packages slurmctld slurmd slurm-client munge first if missing")
     slurm.set_defaults(func=_slurm_local)
-    from .lm_gap.run import CODEC_STEPS, GENERATE_SECONDS, LM_GAP_SEEDS, LM_STEPS
+    from .lm_gap.run import CODEC_STEPS, GENERATE_SECONDS, LM_GAP_SEEDS, LM_STEPS, LMGapSettings
     lm_gap = commands.add_parser(
         'lm-gap', help="how much a delay (parallel) LM loses against a flatten (joint) LM on the tokens of the "
                        "baseline, MMD-parallel and MMD-delay codecs: held-out NLL, steps, generation; report.html")
@@ -306,7 +313,8 @@ def build_parser() -> argparse.ArgumentParser:
     lm_gap.add_argument('--codec-steps', type=int, default=CODEC_STEPS,
                         help=f"fine-tuning steps of each tokenizer from the start codec (default {CODEC_STEPS})")
     lm_gap.add_argument('--lm-steps', type=int, default=LM_STEPS, help=f"training steps of each LM (default {LM_STEPS})")
-    lm_gap.add_argument('--weight', type=float, default=DEMO_WEIGHT, help=f"MMD weight (default {DEMO_WEIGHT:g})")
+    lm_gap.add_argument('--weight', type=float, default=LMGapSettings.weight,
+                        help=f"MMD weight (default {LMGapSettings.weight:g})")
     lm_gap.add_argument('--generate-seconds', type=float, default=GENERATE_SECONDS,
                         help=f"seconds generated by each LM (default {GENERATE_SECONDS:g})")
     lm_gap.add_argument('--out', default='lm-gap', help="lm_gap.json, lm_gap.png, audio/, report.html and the XPs "

@@ -231,6 +231,18 @@ def outcome_text(cells: tp.Sequence[MusicCell]) -> str:
     rest = len(cells) - len(shows) - len(cut)
     if rest:
         lines.append(f"The other {rest} cell(s) do not cut it with an interval excluding 0.")
+    if shows:
+        changes = {cell.name: paired_change(cell.base, cell.runs, 'tc_percent_delay') for cell in shows}
+        best = min(shows, key=lambda cell: changes[cell.name].high)
+        lines.append(f"Best cell (of those that show it, the interval whose upper end lies furthest below 0): "
+                     f"{name(best)}, {changes[best.name].format('.3f')} points over {changes[best.name].n} seeds.")
+        parallel = [paired_change(cell.base, cell.runs, 'tc_percent_parallel') for cell in shows]
+        rises = sum(change.low > 0 for change in parallel)
+        lines.append(f"The parallel-aligned I rises with an interval excluding 0 in {rises} of the {len(shows)} "
+                     f"cell(s) that show the effect: the loss lowers the dependence of the tuples it aligns (delay) and "
+                     f"raises that of the same-frame tuples (parallel)." if rises == len(shows) else
+                     f"The parallel-aligned I rises with an interval excluding 0 in {rises} of the {len(shows)} "
+                     f"cell(s) that show the effect.")
     return ' '.join(lines)
 
 

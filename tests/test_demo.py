@@ -36,10 +36,10 @@ def tracks(tmp_path_factory):
 
 @pytest.fixture(scope='module')
 def quick_demo(tracks, tmp_path_factory):
-    """`audiocraft-mmd demo` on the generated tracks, 8 steps, 2 seeds, its planted part at 60 steps. Returns (its
-    args, its process, tmp dir)."""
+    """`audiocraft-mmd demo` on the generated tracks, 8 steps, 2 seeds at lm-gap's weight (so that lm-gap reuses its
+    codecs), its planted part at 60 steps. Returns (its args, its process, tmp dir)."""
     tmp_path = tmp_path_factory.mktemp('quick_demo')
-    args = ['--audio', str(tracks), '--steps', '8', '--seeds', '2', '--out', str(tmp_path / 'demo'),
+    args = ['--audio', str(tracks), '--steps', '8', '--seeds', '2', '--weight', '1e3', '--out', str(tmp_path / 'demo'),
             '--cache', str(tmp_path / 'cache'), '--segment-duration', '2', '--planted-steps', '60']
     return args, demo(*args), tmp_path
 
@@ -142,7 +142,7 @@ def test_demo_on_the_real_music_keeps_a_working_codec(tmp_path):
     """The shipped start codec, and a short fine-tune of it on the demo's music, transmit the held-out song."""
     proc = demo('--steps', '20', '--seeds', '1', '--out', str(tmp_path / 'demo'), '--planted-steps', '0')
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    report = json.loads((tmp_path / 'demo' / 'report-standardized-steps20.json').read_text())
+    report = json.loads((tmp_path / 'demo' / 'report-standardized-weight10000-steps20.json').read_text())
     for run in [report['start_codec'], *report['runs']['baseline']]:
         assert all(check['passed'] for check in run['checks']), run['checks']
         assert run['code_ablation_gap_db'] >= 10 and run['sisnr_db'] >= 0
@@ -172,7 +172,7 @@ def test_demo_without_a_music_source_says_what_to_do(tmp_path):
     assert no_apt.returncode == 2
     assert 'fretsonfire-songs-sectoid' in no_apt.stderr and '--audio DIR' in no_apt.stderr
     assert 'Traceback' not in missing.stderr + no_apt.stderr
-    assert not (tmp_path / 'demo' / 'report-standardized.json').exists()  # no silent fallback to other audio
+    assert not list((tmp_path / 'demo').glob('report-*.json'))  # no silent fallback to other audio
 
 
 def _run(seed: int, tc: float, msspec: float = 0.4, gap: float = 30., sisnr: float = 2.) -> dict:
@@ -225,7 +225,8 @@ def test_demo_quantizer_overrides_reach_every_xp_and_keep_outputs_apart(tmp_path
     pairs = [(rvq_xps[-1], pvq_xps[-1]), (start_xp(manifests, rvq), start_xp(manifests, pvq))]
     for rvq_xp, pvq_xp in pairs:  # same settings but the quantizer: other XPs (composing a config is slow: 2 pairs)
         assert main.get_xp(rvq_xp.argv).sig != main.get_xp(pvq_xp.argv).sig
-    assert (rvq.report_name, pvq.report_name) == ('report-standardized', 'report-pvq-dropout-standardized')
+    assert (rvq.report_name, pvq.report_name) == ('report-standardized-weight10000',
+                                                  'report-pvq-dropout-standardized-weight10000')
 
 
 def test_start_steps_lengthen_only_the_start_codec_and_keep_the_shipped_recipe_at_the_default(tmp_path):
@@ -327,12 +328,36 @@ def test_search_options_reach_only_the_mmd_xps_and_name_the_report(tmp_path):
     for xp in cell_xps:
         assert ('mmd.num_batches=1' in xp.argv and 'mmd.mode=bank' in xp.argv) == (xp.weight > 0)
     assert not any(arg.startswith(('mmd.num_batches', 'mmd.mode')) for xp in default_xps for arg in xp.argv)
-    assert (default.report_name, cell.report_name) == ('report-standardized',
-                                                       'report-standardized-weight10000-steps1000-nb1-bank')
+    assert (DemoSettings(weight=1e3).report_name, default.report_name, cell.report_name) == (
+        'report-standardized', 'report-standardized-weight10000', 'report-standardized-weight10000-steps1000-nb1-bank')
     with pytest.raises(ConfigurationError) as error:
         DemoSettings(num_batches=0, mode='bnak').validate()
     assert str(error.value) == ("--num-batches must be >= 1 (mmd.num_batches), got 0; --mode bnak: did you mean bank? "
                                 "(--mode must be one of macro_batch, bank).")
     proc = demo('--num-batches', '0', '--out', str(tmp_path / 'demo'), '--cache', str(tmp_path / 'cache'))
     assert proc.returncode == 2 and proc.stderr.strip() == 'error: --num-batches must be >= 1 (mmd.num_batches), got 0.'
+    assert not (tmp_path / 'cache').exists() and not (tmp_path / 'demo').exists()
+
+
+def test_presets_run_cells_of_the_search_that_show_the_effect(tmp_path):
+    """The default and --long run cells whose committed reports (docs/results/music) show the effect, say which
+    cell runs and its measured duration before any work, and options given beside a preset replace its values."""
+    from audiocraft_mmd.demo.run import PRESETS, DemoSettings
+    assert DemoSettings() == DemoSettings.from_preset('default')
+    for preset, cell in PRESETS.items():
+        settings = DemoSettings.from_preset(preset)
+        report = json.loads((REPO / 'docs' / 'results' / 'music' / f'{settings.report_name}.json').read_text())
+        assert report['verdict'][0].startswith('The effect shows'), (preset, report['verdict'])
+        assert report['settings']['seeds'] >= 5 and (report['settings']['weight'], report['settings']['num_batches'],
+                                                     report['settings']['steps']) == (cell.weight, cell.num_batches,
+                                                                                      cell.steps)
+        assert re.fullmatch(r'about \d+ min on a 2-core .+', cell.expected), cell.expected
+        assert settings.preset_text(preset).endswith(f"expected duration {cell.expected}; finished XPs in --out are "
+                                                     "reused.")
+    long = DemoSettings.from_preset('long', seeds=3)
+    assert (long.seeds, long.weight, long.num_batches, long.measure_train) == (3, 3e3, 1, True)
+    assert long.preset_text('long').endswith('changed by your options, so its measured duration does not apply.')
+    proc = demo('--long', '--seeds', '0', '--out', str(tmp_path / 'demo'), '--cache', str(tmp_path / 'cache'))
+    assert proc.returncode == 2 and proc.stderr.strip() == ('error: --seeds must be >= 1 (>= 2 for an interval), '
+                                                            'got 0.')
     assert not (tmp_path / 'cache').exists() and not (tmp_path / 'demo').exists()

@@ -47,10 +47,34 @@ def start_argv(steps: int = START_STEPS) -> tp.List[str]:
 
 
 START_ARGV = start_argv()  # the shipped codec's
-DEMO_WEIGHT = 1e3  # the paper's
+PAPER_WEIGHT = 1e3  # the paper's; report names add `-weightW` for another weight
+REFERENCE_STEPS = 200  # report names add `-stepsN` for other step counts
 DEMO_SCALE = 'standardized'
-DEMO_STEPS = 200
-DEMO_SEEDS = 3
+
+
+@dataclass(frozen=True)
+class DemoPreset:
+    """A cell of the real-music regime search (docs/RESULTS.md) as the demo runs it; ``expected`` is how long the
+    whole command took from a fresh clone (install, music and the planted part included), where it was measured."""
+    weight: float
+    num_batches: tp.Optional[int]  # None: the solver's (4)
+    seeds: int
+    steps: int
+    measure_train: bool
+    expected: str
+
+
+PRESETS: tp.Dict[str, DemoPreset] = {
+    # The best cell that fits 15 minutes on 2 cores from a fresh clone: its held-out delay-aligned I falls with a
+    # 95 % interval excluding 0 at 5 seeds with both codecs working (docs/RESULTS.md).
+    'default': DemoPreset(weight=1e4, num_batches=None, seeds=5, steps=REFERENCE_STEPS, measure_train=False,
+                          expected='EXPECTED_DEFAULT'),
+    # `--long`: the best cell found regardless of time (the tightest interval of the search), over twice the seeds,
+    # measured on the train split too.
+    'long': DemoPreset(weight=3e3, num_batches=1, seeds=10, steps=REFERENCE_STEPS, measure_train=True,
+                       expected='EXPECTED_LONG'),
+}
+DEFAULT = PRESETS['default']
 SWEEP_WEIGHTS = (0., 10., 100., 1e3, 1e4)
 MACRO_CLIPS = 32  # held-out segments per MMD estimate
 MEASURE_SEED = 0  # the same draws (MMD permutations, time shuffles, dependence null) for every codec
@@ -112,9 +136,9 @@ def reuse_text(xps: tp.Sequence[DemoXP]) -> str:
 @dataclass
 class DemoSettings:
     """What the demo trains and measures (see `audiocraft-mmd demo --help`)."""
-    steps: int = DEMO_STEPS
-    seeds: int = DEMO_SEEDS
-    weight: float = DEMO_WEIGHT
+    steps: int = DEFAULT.steps
+    seeds: int = DEFAULT.seeds
+    weight: float = DEFAULT.weight
     scale: str = DEMO_SCALE
     sweep: bool = False
     start: str = 'shipped'
@@ -124,9 +148,28 @@ class DemoSettings:
     quantizer: str = 'rvq'
     start_steps: int = START_STEPS
     planted_steps: int = PLANTED_STEPS
-    num_batches: tp.Optional[int] = None  # mmd.num_batches of the MMD codecs (None: the solver's, 4)
+    num_batches: tp.Optional[int] = DEFAULT.num_batches  # mmd.num_batches of the MMD codecs (None: the solver's, 4)
     mode: tp.Optional[str] = None  # mmd.mode of the MMD codecs (None: the solver's, macro_batch)
-    measure_train: bool = False  # also measure every codec on the train split
+    measure_train: bool = DEFAULT.measure_train  # also measure every codec on the train split
+
+    @classmethod
+    def from_preset(cls, preset: str, **given: tp.Any) -> 'DemoSettings':
+        """The settings of `PRESETS` ``preset``, with every ``given`` value that is not None instead of the preset's."""
+        cell = PRESETS[preset]
+        chosen = {'weight': cell.weight, 'num_batches': cell.num_batches, 'seeds': cell.seeds, 'steps': cell.steps,
+                  'measure_train': cell.measure_train}
+        return cls(**{**chosen, **{key: value for key, value in given.items() if value is not None}})
+
+    def preset_text(self, preset: str) -> str:
+        """One line naming ``preset``'s cell and, when these settings run it unchanged, its expected duration."""
+        cell = PRESETS[preset]
+        same = self == DemoSettings.from_preset(preset)
+        name = 'the default' if preset == 'default' else f'preset --{preset}'
+        schedule = "the solver's mmd.num_batches" if cell.num_batches is None else f"mmd.num_batches={cell.num_batches}"
+        text = (f"Running {name}: MMD weight {cell.weight:g}, {schedule}, {cell.seeds} seeds, {cell.steps} steps"
+                f"{', measured on the train split too' if cell.measure_train else ''}")
+        return text + (f"; expected duration {cell.expected}; finished XPs in --out are reused." if same else
+                       "; changed by your options, so its measured duration does not apply.")
 
     @property
     def quantizer_argv(self) -> tp.List[str]:
@@ -145,12 +188,13 @@ class DemoSettings:
     @property
     def report_name(self) -> str:
         """``report-SCALE`` (``sweep-SCALE``), with the quantizer before the scale when it is not the RVQ, and
-        after it each cell setting that is not the default: ``-weightW``, ``-stepsN``, ``-nbN``, ``-MODE``
-        (``report-standardized-weight10000-nb1``), so that the cells of a search share one ``--out``."""
+        after it each cell setting that differs from the paper's weight, `REFERENCE_STEPS` and the solver's
+        schedule: ``-weightW``, ``-stepsN``, ``-nbN``, ``-MODE`` (``report-standardized-weight10000-nb1``), so that
+        the cells of a search share one ``--out`` and a cell keeps its name whatever the demo's default."""
         kind = 'sweep' if self.sweep else 'report'
         name = f"{kind}-{self.scale}" if self.quantizer == 'rvq' else f"{kind}-{self.quantizer}-{self.scale}"
-        cell = [*([f'weight{self.weight:g}'] if self.weight != DEMO_WEIGHT and not self.sweep else []),
-                *([f'steps{self.steps}'] if self.steps != DEMO_STEPS else []),
+        cell = [*([f'weight{self.weight:g}'] if self.weight != PAPER_WEIGHT and not self.sweep else []),
+                *([f'steps{self.steps}'] if self.steps != REFERENCE_STEPS else []),
                 *([f'nb{self.num_batches}'] if self.num_batches is not None else []),
                 *([self.mode] if self.mode is not None else [])]
         return '-'.join([name, *cell])
@@ -560,13 +604,17 @@ def prepare_music(out: Path, cache: Path, audio: tp.Optional[Path], held_out_sec
 
 
 def run_demo(out: Path, cache: Path, audio: tp.Optional[Path] = None,
-             settings: tp.Optional[DemoSettings] = None, command: tp.Optional[str] = None) -> dict:
+             settings: tp.Optional[DemoSettings] = None, command: tp.Optional[str] = None,
+             preset: tp.Optional[str] = None) -> dict:
     """Prepare the data, fine-tune every codec from the start codec, measure them on the held-out track(s),
     print the table and the verdict, write `DemoSettings.report_name` ``.json`` (with ``command``, the command line
     that ran it, and with ``measure_train`` the same figures on the train split) and ``.png`` in ``out``. Runs with
-    other settings in the same ``out`` reuse the XPs they share."""
+    other settings in the same ``out`` reuse the XPs they share. With ``preset`` (a `PRESETS` key), first say which
+    cell runs and how long it is expected to take."""
     settings = settings or DemoSettings()
     settings.validate()
+    if preset is not None:
+        print(settings.preset_text(preset), flush=True)
     out = Path(out)
     manifests = prepare_music(out, cache, audio, settings.segment_duration)
     planted = None
