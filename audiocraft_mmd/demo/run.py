@@ -65,12 +65,12 @@ class DemoPreset:
 
 
 PRESETS: tp.Dict[str, DemoPreset] = {
-    # The best cell that fits 15 minutes on 2 cores from a fresh clone: its held-out delay-aligned I falls with a
-    # 95 % interval excluding 0 at 5 seeds with both codecs working (docs/RESULTS.md).
-    'default': DemoPreset(weight=1e4, num_batches=None, seeds=5, steps=REFERENCE_STEPS, measure_train=False,
+    # The best cell of the search (docs/RESULTS.md: the interval furthest below 0, both codecs working) at the most
+    # seeds that fit 15 minutes on 2 cores from a fresh clone; its paired spread is the search's smallest, so that
+    # 3 seeds resolve its effect.
+    'default': DemoPreset(weight=3e3, num_batches=1, seeds=3, steps=REFERENCE_STEPS, measure_train=False,
                           expected='EXPECTED_DEFAULT'),
-    # `--long`: the best cell found regardless of time (the tightest interval of the search), over twice the seeds,
-    # measured on the train split too.
+    # `--long`: the same cell regardless of time: 10 seeds, measured on the train split too.
     'long': DemoPreset(weight=3e3, num_batches=1, seeds=10, steps=REFERENCE_STEPS, measure_train=True,
                        expected='EXPECTED_LONG'),
 }
