@@ -45,6 +45,7 @@ class LMGapSettings:
     lm_steps: int = LM_STEPS
     codec_seed: int = 0
     weight: float = 1e3
+    num_batches: tp.Optional[int] = None  # mmd.num_batches of the MMD tokenizers (None: the solver's)
     generate_seconds: float = GENERATE_SECONDS
     max_segments: tp.Optional[int] = None
     start: str = 'shipped'
@@ -65,6 +66,8 @@ class LMGapSettings:
                 problems.append(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
         if not self.weight > 0:
             problems.append(f"--weight must be > 0, got {self.weight:g}")
+        if self.num_batches is not None and self.num_batches < 1:
+            problems.append(f"--num-batches must be >= 1 (mmd.num_batches), got {self.num_batches}")
         if not self.generate_seconds > 0:
             problems.append(f"--generate-seconds must be > 0, got {self.generate_seconds:g}")
         if self.max_segments is not None and self.max_segments < 1:
@@ -76,8 +79,9 @@ class LMGapSettings:
     def demo_settings(self) -> DemoSettings:
         """The demo's settings for the tokenizers: its baseline and MMD-delay XPs are these codecs at the same seed
         (a demo run with the same ``--quantizer``, ``--start`` and ``--start-steps`` trained them)."""
-        return DemoSettings(steps=self.codec_steps, seeds=self.codec_seed + 1, weight=self.weight, start=self.start,
-                            jobs=self.jobs, quantizer=self.quantizer, start_steps=self.start_steps)
+        return DemoSettings(steps=self.codec_steps, seeds=self.codec_seed + 1, weight=self.weight,
+                            num_batches=self.num_batches, start=self.start, jobs=self.jobs, quantizer=self.quantizer,
+                            start_steps=self.start_steps)
 
 
 def tokenizer_xps(manifests: tp.Dict[str, Path], start: str, settings: LMGapSettings) -> tp.Dict[str, DemoXP]:
@@ -292,7 +296,8 @@ def run_lm_gap(out: Path, cache: Path, audio: tp.Optional[Path] = None,
     locate_xps(list(codecs.values()), out / 'dora')
     print(f"Tokenizers {', '.join(codecs)} ({settings.quantizer}){reuse_text(list(codecs.values()))}: fine-tuned "
           f"from the {start_text}, {settings.codec_steps} steps, codec seed {settings.codec_seed}, MMD weight "
-          f"{settings.weight:g}; XPs in {out / 'dora'}", flush=True)
+          f"{settings.weight:g}{'' if settings.num_batches is None else f', mmd.num_batches={settings.num_batches}'}; "
+          f"XPs in {out / 'dora'}", flush=True)
     train_xps(list(codecs.values()), out / 'dora', settings.jobs)
     lms = lm_xps(codecs, manifests, settings)
     lm_steps = next(iter(lms.values())).steps
