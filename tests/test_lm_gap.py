@@ -105,12 +105,13 @@ def test_lm_gap_quantizer_trains_the_demos_codecs_of_that_quantizer_and_names_it
     demo = DemoSettings(quantizer='pvq-dropout', start='train', start_steps=4000, weight=1e3, num_batches=None)
     seed0 = {xp.weight: xp.argv for xp in demo_xps(manifests, '//pretrained/start.th', demo) if xp.seed == 0}
     assert tokenizers['baseline'].argv == seed0[0.] and tokenizers['MMD-delay'].argv == seed0[1e3]
-    # --weight and --num-batches of the default demo's cell: its seed-0 codecs, and a parallel twin on that schedule
-    cell = tokenizer_xps(manifests, '//pretrained/start.th', LMGapSettings(weight=3e3, num_batches=1))
+    # --weight of the default demo's cell: its seed-0 codecs; --num-batches reaches both MMD tokenizers only
+    cell = tokenizer_xps(manifests, '//pretrained/start.th', LMGapSettings(weight=1e4))
     default = {xp.weight: xp.argv for xp in demo_xps(manifests, '//pretrained/start.th', DemoSettings())
                if xp.seed == 0}
-    assert cell['baseline'].argv == default[0.] and cell['MMD-delay'].argv == default[3e3]
-    assert 'mmd.num_batches=1' in cell['MMD-parallel'].argv and 'mmd.alignment=parallel' in cell['MMD-parallel'].argv
+    assert cell['baseline'].argv == default[0.] and cell['MMD-delay'].argv == default[1e4]
+    every_step = tokenizer_xps(manifests, '//pretrained/start.th', LMGapSettings(num_batches=1))
+    assert [name for name, xp in every_step.items() if 'mmd.num_batches=1' in xp.argv] == ['MMD-parallel', 'MMD-delay']
     assert settings.demo_settings().start_steps == 4000
     assert (LMGapSettings().output_suffix, settings.output_suffix) == ('', '-pvq-dropout')
     with pytest.raises(ConfigurationError, match='--quantizer pvq needs a start codec with encodec.quantizer=pvq'):

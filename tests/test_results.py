@@ -74,10 +74,42 @@ def test_outcome_names_the_cells_that_cut_i_and_why_they_fail():
     lower = [{**_run(seed, 0.3 + 0.01 * seed, f'm{seed}'), 'msspec': 0.327} for seed in range(3)]
     lower[1]['checks'] = [{'name': 'reconstructs', 'passed': False, 'detail': 'SI-SNR -1 dB'}]
     failing = "The effect does not show at this scale: ..."
-    cells = [MusicCell('report-x', 'c', {'sweep': False}, 'EnCodec-MMD', base, lower, None, None, failing),
-             MusicCell('report-y', 'c', {'sweep': False}, 'EnCodec-MMD', base, base, None, None, 'The effect does '
+    cells = [MusicCell('report-x', 'c', {'sweep': False, 'weight': 1e4}, 'EnCodec-MMD', base, lower, None, None,
+                       failing),
+             MusicCell('report-y', 'c', {'sweep': False, 'weight': 1e3}, 'EnCodec-MMD', base, base, None, None,
+                       'The effect does '
                        'not show at this scale: the interval ... does not exclude no change. Measured: ...')]
     assert outcome_text(cells) == (
-        "2 cell(s). The effect shows (the demo's verdict) in: none. `report-x` cuts the delay-aligned I with an "
-        "interval excluding 0, but: working-codec checks failed (MMD: reconstructs (seed 1)); MSSpec +9.0 % (more "
-        "than 5 %). The other 1 cell(s) do not cut it with an interval excluding 0.")
+        "2 report(s) of 2 cell(s). The effect shows (the demo's verdict) in: none. `report-x` cuts the delay-aligned "
+        "I with an interval excluding 0, but: working-codec checks failed (MMD: reconstructs (seed 1)); MSSpec "
+        "+9.0 % (more than 5 %). The other 1 report(s) do not cut it with an interval excluding 0.")
+
+
+def test_reports_of_one_cell_are_replications_and_the_best_cell_shows_in_each(tmp_path):
+    """Reports in subfolders with the same cell settings and start codec are runs of one cell: the best cell is one
+    that shows the effect in every report of it, and a cell whose reports disagree is named."""
+    from audiocraft_mmd.results import best_cell_text, music_cells
+    values = [0.40, 0.45, 0.35, 0.42, 0.38]
+    base = [_run(seed, tc, f'b{seed}') for seed, tc in enumerate(values)]
+    def lower(by: float, prefix: str) -> list:
+        return [_run(seed, tc - by - 0.01 * seed, f'{prefix}{seed}') for seed, tc in enumerate(values)]
+    shows, does_not = ['The effect shows: ...'], ['The effect does not show at this scale: ...']
+    for batch, weight, mmd, verdict in (('search', 1e4, lower(0.10, 'a'), shows),
+                                        ('reruns', 1e4, lower(0.12, 'c'), shows),
+                                        ('search', 3e3, lower(0.30, 'd'), shows),
+                                        ('reruns', 3e3, lower(0.20, 'e'), does_not)):
+        (tmp_path / batch).mkdir(exist_ok=True)
+        _report(tmp_path / batch / f'report-{weight:g}.json', 'audiocraft-mmd demo', base, mmd, weight)
+        report = json.loads((tmp_path / batch / f'report-{weight:g}.json').read_text())
+        report.update(verdict=verdict, start_codec={'tc_percent_delay': 0.474, 'msspec': 0.3356})
+        (tmp_path / batch / f'report-{weight:g}.json').write_text(json.dumps(report))
+    cells = music_cells(tmp_path)
+    assert sorted(cell.name for cell in cells) == ['reruns/report-10000', 'reruns/report-3000', 'search/report-10000',
+                                                    'search/report-3000']
+    assert len({cell.cell_key for cell in cells}) == 2
+    best, disagree, parallel = best_cell_text(cells)
+    assert best.startswith('Best cell (') and '2 report(s), `reruns/report-10000` -0.140 ± 0.020' in best
+    assert '`search/report-10000` -0.120 ± 0.020' in best and '3000' not in best  # 3e3 failed a rerun
+    assert disagree == ("Reports of one cell disagree: `reruns/report-3000` (does not show), `search/report-3000` "
+                        "(shows).")
+    assert parallel.startswith('The parallel-aligned I rises with an interval excluding 0 in 0 of the 3 report(s)')
