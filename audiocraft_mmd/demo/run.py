@@ -66,9 +66,9 @@ class DemoPreset:
 
 PRESETS: tp.Dict[str, DemoPreset] = {
     # The best cell of the search (docs/RESULTS.md): it cut the held-out delay-aligned I with an interval excluding 0
-    # in both of its 5-seed runs (--jobs 1 and 2) with every codec working, where weight 3e3 at mmd.num_batches=1
-    # broke SI-SNR >= 0 dB in a rerun. The default runs it at the most seeds that fit 15 minutes on 2 cores from a
-    # fresh clone.
+    # in both of its runs (5 seeds, then 10 in another session) with every codec working, where weight 3e3 at
+    # mmd.num_batches=1 broke SI-SNR >= 0 dB in its rerun. The default runs it at the most seeds that fit 15 minutes
+    # on 2 cores from a fresh clone.
     'default': DemoPreset(weight=1e4, num_batches=None, seeds=4, steps=REFERENCE_STEPS, measure_train=False,
                           expected='about 15 min on a 2-core AMD EPYC from a fresh clone (install, music and part 1 '
                                    'included)'),
