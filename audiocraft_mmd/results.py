@@ -18,7 +18,7 @@ from pathlib import Path
 from .demo.run import MSSPEC_TOLERANCE
 from .stats import Interval, mean_interval, paired_change
 
-MUSIC_DIR = 'music'  # docs/results/music: demo reports, one per cell
+MUSIC_DIR = 'music'  # docs/results/music: demo reports, in a subfolder per batch of runs
 POWER = 0.8  # the power of the detectable-effect figure
 CONFIDENCE = 0.95
 DETECTABLE_SEEDS = (3, 5, 10, 20)  # seed counts of the detectable-effect table
@@ -112,6 +112,11 @@ def _checks(cell: MusicCell) -> str:
 
 def _verdict(sentence: str) -> str:
     return 'shows' if 'The effect shows' in sentence else 'does not show'
+
+
+def _shows(cell: MusicCell) -> bool:
+    """The report's verdict says the effect shows."""
+    return _verdict(cell.verdict) == 'shows'
 
 
 def music_table(cells: tp.Sequence[MusicCell]) -> str:
@@ -234,7 +239,7 @@ def detectable_text(detectable: Detectable, cells: tp.Sequence[MusicCell]) -> st
 def outcome_text(cells: tp.Sequence[MusicCell]) -> str:
     """Which cells show the effect, which cut the held-out delay-aligned I but fail another condition of the
     verdict (with the demo's reason), and how many do neither."""
-    shows = [cell for cell in cells if _verdict(cell.verdict) == 'shows']
+    shows = [cell for cell in cells if _shows(cell)]
     cut = [cell for cell in cells if cell not in shows
            and paired_change(cell.base, cell.runs, 'tc_percent_delay').high < 0]
     def name(cell: MusicCell) -> str:
@@ -265,10 +270,8 @@ def best_cell_text(cells: tp.Sequence[MusicCell]) -> tp.List[str]:
         groups.setdefault(cell.cell_key, []).append(cell)
     def change(cell: MusicCell) -> Interval:
         return paired_change(cell.base, cell.runs, 'tc_percent_delay')
-    def shows(cell: MusicCell) -> bool:
-        return _verdict(cell.verdict) == 'shows'
     lines = []
-    always = [group for group in groups.values() if all(map(shows, group))]
+    always = [group for group in groups.values() if all(map(_shows, group))]
     if always:
         best = min(always, key=lambda group: max(change(cell).high for cell in group))
         runs = ', '.join(f"`{cell.name}` {change(cell).format('.3f')} points over {change(cell).n} seeds"
@@ -276,9 +279,10 @@ def best_cell_text(cells: tp.Sequence[MusicCell]) -> tp.List[str]:
         lines.append(f"Best cell (of the cells that show the effect in every report of them, the one whose weakest "
                      f"report's interval ends furthest below 0): {len(best)} report(s), {runs}.")
     for group in groups.values():
-        if len(group) > 1 and 0 < sum(map(shows, group)) < len(group):
-            lines.append(f"Reports of one cell disagree: {', '.join(f'`{cell.name}` ({_verdict(cell.verdict)})' for cell in group)}.")
-    showing = [cell for cell in cells if shows(cell)]
+        if len(group) > 1 and 0 < sum(map(_shows, group)) < len(group):
+            named = ', '.join(f"`{cell.name}` ({_verdict(cell.verdict)})" for cell in group)
+            lines.append(f"Reports of one cell disagree: {named}.")
+    showing = [cell for cell in cells if _shows(cell)]
     if showing:
         rises = sum(paired_change(cell.base, cell.runs, 'tc_percent_parallel').low > 0 for cell in showing)
         lines.append(f"The parallel-aligned I rises with an interval excluding 0 in {rises} of the {len(showing)} "

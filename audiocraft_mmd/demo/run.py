@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 import typing as tp
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from tqdm import tqdm
@@ -158,9 +158,7 @@ class DemoSettings:
     @classmethod
     def from_preset(cls, preset: str, **given: tp.Any) -> 'DemoSettings':
         """The settings of `PRESETS` ``preset``, with every ``given`` value that is not None instead of the preset's."""
-        cell = PRESETS[preset]
-        chosen = {'weight': cell.weight, 'num_batches': cell.num_batches, 'seeds': cell.seeds, 'steps': cell.steps,
-                  'measure_train': cell.measure_train}
+        chosen = {key: value for key, value in asdict(PRESETS[preset]).items() if key != 'expected'}
         return cls(**{**chosen, **{key: value for key, value in given.items() if value is not None}})
 
     def preset_text(self, preset: str) -> str:
