@@ -149,7 +149,7 @@ def _lm_gap(args: argparse.Namespace) -> int:
                              start=args.start, quantizer=args.quantizer, start_steps=args.start_steps,
                              **({'jobs': args.jobs} if args.jobs is not None else {}))
     run_lm_gap(out=Path(args.out), cache=Path(args.cache) if args.cache else cache_dir() / 'demo-data',
-               audio=Path(args.audio) if args.audio else None, settings=settings)
+               audio=Path(args.audio) if args.audio else None, settings=settings, command=args.command_line)
     return 0
 
 

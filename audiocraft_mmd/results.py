@@ -7,7 +7,8 @@ it, and a test checks that the committed document regenerates identically from t
 Sections so far: "Real music: regime search" (`music_section`), one row per report from the ``report-*.json`` of
 `audiocraft-mmd demo` runs copied into ``docs/results/music/`` (a subfolder per batch of runs: ``search/``,
 ``reruns/``), the best cell over the reports of each cell, and the smallest change of the delay-aligned I that the
-measurement can detect at its seed count (`detectable_change`).
+measurement can detect at its seed count (`detectable_change`); "What parallel prediction loses" (`lm_gap_section`),
+one table per ``lm_gap*.json`` of `audiocraft-mmd lm-gap` copied into ``docs/results/lm_gap/``.
 """
 import json
 import math
@@ -19,6 +20,7 @@ from .demo.run import MSSPEC_TOLERANCE
 from .stats import Interval, mean_interval, paired_change
 
 MUSIC_DIR = 'music'  # docs/results/music: demo reports, in a subfolder per batch of runs
+LM_GAP_DIR = 'lm_gap'  # docs/results/lm_gap: lm-gap reports
 POWER = 0.8  # the power of the detectable-effect figure
 CONFIDENCE = 0.95
 DETECTABLE_SEEDS = (3, 5, 10, 20)  # seed counts of the detectable-effect table
@@ -325,7 +327,68 @@ def music_section(results: Path) -> str:
     return '\n'.join(parts)
 
 
-SECTIONS: tp.List[tp.Callable[[Path], str]] = [music_section]
+def _bold(interval: Interval, spec: str) -> str:
+    """``mean ± half-width``, bold when the 95 % interval excludes 0."""
+    text = interval.format(spec)
+    return f"**{text}**" if interval.excludes_zero() else text
+
+
+def lm_gap_table(report: dict) -> str:
+    """One row per tokenizer of an lm-gap report: its codec figures and checks, the NLL of its codebook marginals,
+    how far each LM is below them, and the gap delay - flatten (bits per frame, mean ± 95 % over LM seeds)."""
+    head = ("| tokenizer | delay-aligned I (%) | SI-SNR (dB) | working-codec checks | marginals (bits/frame) | "
+            "delay LM below the marginals | flatten LM below the marginals | gap delay - flatten (bits/frame) |")
+    lines = [head, '|' + '---|' * head.count(' | ') + '---|']
+    for tokenizer, runs in report['runs'].items():
+        codec = report['codecs'][tokenizer]
+        failed = [check['name'] for check in codec['checks'] if not check['passed']]
+        figures = {key: mean_interval([run[key] for run in runs])  # the marginals: one value, the tokens'
+                   for key in ('marginal_bits', 'delay_gain_bits', 'flatten_gain_bits', 'gap_bits')}
+        lines.append(f"| {tokenizer} | {codec['tc_percent_delay']:.3f} | {codec['sisnr_db']:.2f} | "
+                     f"{'; '.join(failed) or 'all pass'} | {figures['marginal_bits'].mean:.3f} | "
+                     f"{_bold(figures['delay_gain_bits'], '.3f')} | {_bold(figures['flatten_gain_bits'], '.3f')} | "
+                     f"{_bold(figures['gap_bits'], '.3f')} |")
+    return '\n'.join(lines)
+
+
+def lm_gap_section(results: Path) -> str:
+    """"What parallel prediction loses": each lm-gap report's table and the verdict its command printed."""
+    reports = sorted((results / LM_GAP_DIR).glob('*.json'))
+    if not reports:
+        return ''
+    parts = [
+        "## What parallel prediction loses: the LM gap",
+        '',
+        "`audiocraft-mmd lm-gap` trains a delay and a flatten LM of the same size, data and steps on the tokens of each "
+        "tokenizer (the baseline, an EnCodec-MMD matched to the parallel pattern and one matched to the delay "
+        "pattern, all fine-tuned from the same start codec at codec seed 0) and measures their NLL on the held-out "
+        "song. The flatten LM predicts the codes of a frame one after the other (their joint), the delay LM in "
+        "one step (a product of conditionals), so once both are trained the gap delay - flatten is what parallel "
+        "prediction loses on those tokens; the paper's Table 2 predicts gap(MMD-delay) < gap(MMD-parallel) <= "
+        "gap(baseline). Figures: mean ± 95 % half-interval over the LM seeds, bold when the interval excludes 0; "
+        "an LM that is not below the NLL of the codebook marginals learned nothing beyond them.",
+    ]
+    for path in reports:
+        report = json.loads(path.read_text())
+        settings, seeds = report['settings'], next(iter(report['runs'].values()))
+        first = seeds[0]
+        parts += [
+            '',
+            f"### [{path.stem}](results/{LM_GAP_DIR}/{path.name})",
+            '',
+            f"`{report.get('command') or '(not recorded)'}`: tokenizers fine-tuned {settings['codec_steps']} steps "
+            f"from the {report['start']}, MMD weight {settings['weight']:g}; LMs of {first['params']:,} parameters, "
+            f"{settings['lm_steps']} steps, {len(seeds)} seeds; "
+            f"{first['positions']:,} held-out positions per LM ({report['segment_seconds']:g} s segments).",
+            '',
+            lm_gap_table(report),
+            '',
+            f"Verdict printed by the command: {report['prediction']}",
+        ]
+    return '\n'.join(parts)
+
+
+SECTIONS: tp.List[tp.Callable[[Path], str]] = [music_section, lm_gap_section]
 
 
 def results_markdown(results: Path) -> str:

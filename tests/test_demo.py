@@ -126,6 +126,17 @@ def test_lm_gap_end_to_end_on_the_quick_demos_codecs(quick_demo, tracks):
         assert summary['n'] == 2 and summary['low'] <= summary['mean'] <= summary['high']
     assert report['prediction'] in proc.stdout and 'gap delay - flatten (bits/frame)' in proc.stdout
     assert (out / 'lm_gap.png').read_bytes()[:4] == b'\x89PNG'
+    assert report['command'].startswith('audiocraft-mmd lm-gap --audio ')  # for the results document
+    from audiocraft_mmd.results import lm_gap_section
+    (tmp_path / 'results' / 'lm_gap').mkdir(parents=True)
+    (tmp_path / 'results' / 'lm_gap' / 'lm_gap-tiny.json').write_text(json.dumps(report))
+    section = lm_gap_section(tmp_path / 'results')
+    rows = [line for line in section.splitlines() if line.startswith('| ') and '---' not in line][1:]
+    assert [row.split(' | ')[0] for row in rows] == ['| baseline', '| MMD-parallel', '| MMD-delay']
+    assert f"`{report['command']}`" in section and report['prediction'] in section and ', 4 steps, 2 seeds;' in section
+    gap = report['summary']['MMD-delay']['gap_bits']
+    assert rows[2].endswith(f" {gap['mean']:.3f} ± {(gap['high'] - gap['low']) / 2:.3f} |") or \
+        rows[2].endswith(f" **{gap['mean']:.3f} ± {(gap['high'] - gap['low']) / 2:.3f}** |")
 
     ensure_chromium()
     page = load_page(out / 'report.html')

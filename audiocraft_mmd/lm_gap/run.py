@@ -279,8 +279,9 @@ def plot_gap(runs: tp.Dict[str, tp.List[dict]], path: Path, quantizer: str = 'rv
 
 
 def run_lm_gap(out: Path, cache: Path, audio: tp.Optional[Path] = None,
-               settings: tp.Optional[LMGapSettings] = None) -> dict:
-    """Train the tokenizers and their LMs, measure, print the table and the prediction, write ``lm_gap.json``,
+               settings: tp.Optional[LMGapSettings] = None, command: tp.Optional[str] = None) -> dict:
+    """Train the tokenizers and their LMs, measure, print the table and the prediction, write ``lm_gap.json``
+    (with ``command``, the command line that ran it, for the results document),
     ``lm_gap.png``, the wav files (``audio/``) and ``report.html`` in ``out`` (with ``-QUANTIZER`` before the
     extension for a ``--quantizer`` other than rvq)."""
     from .audio import write_wav
@@ -375,7 +376,7 @@ def run_lm_gap(out: Path, cache: Path, audio: tp.Optional[Path] = None,
               f"{figures['code_ablation_gap_db']:.1f} dB, delay-aligned I {figures['tc_percent_delay']:.3f} %: "
               f"{'all checks passed' if not failures else '; '.join(failures)}")
     print('\n' + verdict)
-    report = {'settings': asdict(settings), 'start': start_text, 'data': {k: str(v) for k, v in manifests.items()},
+    report = {'command': command, 'settings': asdict(settings), 'start': start_text, 'data': {k: str(v) for k, v in manifests.items()},
               'segment_seconds': lm_duration, 'prediction': verdict, 'codecs': codec_figures,
               'codec_sigs': {name: xp.folder.name for name, xp in codecs.items() if xp.folder is not None},
               'runs': runs, 'summary': {name: {k: v.to_dict() for k, v in s.items()} for name, s in summary.items()}}
