@@ -193,7 +193,8 @@ def _float_list(text: str) -> tp.List[float]:
 
 def _add_codec_options(command: argparse.ArgumentParser) -> None:
     """The options `demo` and `lm-gap` share: the start codec, the quantizer, the jobs and the music's segments."""
-    from .demo.run import QUANTIZERS, START_STEPS, UPDATES_PER_EPOCH
+    from .experiments.recipes import QUANTIZERS, START_STEPS
+    from .experiments.xp import UPDATES_PER_EPOCH
     command.add_argument('--start', default='shipped',
                          help="the codec every codec is fine-tuned from: 'shipped' (default, trained on the demo "
                               "music), 'train' (train it on the given music first, ~20 min on one core) or a "

@@ -16,7 +16,7 @@ import typing as tp
 from dataclasses import dataclass
 from pathlib import Path
 
-from .demo.run import MSSPEC_TOLERANCE
+from .experiments.verdict import MSSPEC_TOLERANCE
 from .stats import Interval, mean_interval, paired_change
 
 MUSIC_DIR = 'music'  # docs/results/music: demo reports, in a subfolder per batch of runs

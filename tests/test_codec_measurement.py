@@ -34,7 +34,7 @@ def evaluated_xp(data_overrides, one_second_clips):
 
 
 def test_solver_demo_and_cli_measure_the_same(evaluated_xp, one_second_clips, tmp_path):
-    from audiocraft_mmd.demo.run import DemoSettings, measure
+    from audiocraft_mmd.experiments.measure import measure
     seed = 2036  # the solver seeds its measurement draws with cfg.seed
     solver = read_history(evaluated_xp)[-1]['evaluate']
     out = tmp_path / 'cli.json'
@@ -46,7 +46,7 @@ def test_solver_demo_and_cli_measure_the_same(evaluated_xp, one_second_clips, tm
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert '[codec]' in proc.stdout and 'code ablation gap' in proc.stdout
     cli = json.loads(out.read_text())
-    demo = measure(evaluated_xp / 'checkpoint.th', one_second_clips, DemoSettings(segment_duration=1.), seed=seed)
+    demo = measure(evaluated_xp / 'checkpoint.th', one_second_clips, 1., seed=seed)
     assert cli['num_clips'] == demo['num_clips'] == 12
     assert cli['mmd_samples'] == demo['mmd_samples'] == solver['mmd_samples'] == 12 * (50 - 3)
     for key in FIGURES:

@@ -194,7 +194,7 @@ def _run(seed: int, tc: float, msspec: float = 0.4, gap: float = 30., sisnr: flo
 
 
 def test_verdict_claims_the_effect_only_when_every_condition_holds():
-    from audiocraft_mmd.demo.run import verdict
+    from audiocraft_mmd.experiments.verdict import verdict
     base = [_run(0, 10.), _run(1, 11.), _run(2, 10.5)]
     lower = [_run(0, 5.), _run(1, 5.5), _run(2, 5.2)]
     shows = verdict('baseline', base, 'EnCodec-MMD', lower)
@@ -222,18 +222,20 @@ def test_demo_refuses_a_pvq_quantizer_without_a_pvq_start_codec(tmp_path):
 
 
 def test_demo_quantizer_overrides_reach_every_xp_and_keep_outputs_apart(tmp_path):
-    from audiocraft_mmd.demo.run import DemoSettings, demo_xps, start_xp
+    from audiocraft_mmd.demo.run import DemoSettings, demo_xps
+    from audiocraft_mmd.experiments.start import start_xp
     from audiocraft_mmd.train import main
     manifests = {split: tmp_path / split for split in ('train', 'valid', 'evaluate')}
     rvq, pvq = DemoSettings(), DemoSettings(quantizer='pvq-dropout', start='train')
     pvq.validate()  # --start train trains a PVQ start codec: accepted
     rvq_xps, pvq_xps = demo_xps(manifests, '//pretrained/x.th', rvq), demo_xps(manifests, '//pretrained/x.th', pvq)
     overrides = ['encodec.quantizer=pvq', 'pvq.q_dropout=true']
-    for xp in [*pvq_xps, start_xp(manifests, pvq)]:
+    rvq_start, pvq_start = (start_xp(manifests, s.start_steps, s.quantizer) for s in (rvq, pvq))
+    for xp in [*pvq_xps, pvq_start]:
         assert all(arg in xp.argv for arg in overrides)
-    for xp in [*rvq_xps, start_xp(manifests, rvq)]:
+    for xp in [*rvq_xps, rvq_start]:
         assert not any(arg.startswith(('encodec.quantizer', 'pvq.')) for arg in xp.argv)
-    pairs = [(rvq_xps[-1], pvq_xps[-1]), (start_xp(manifests, rvq), start_xp(manifests, pvq))]
+    pairs = [(rvq_xps[-1], pvq_xps[-1]), (rvq_start, pvq_start)]
     for rvq_xp, pvq_xp in pairs:  # same settings but the quantizer: other XPs (composing a config is slow: 2 pairs)
         assert main.get_xp(rvq_xp.argv).sig != main.get_xp(pvq_xp.argv).sig
     assert (rvq.report_name, pvq.report_name) == ('report-standardized-weight10000',
@@ -241,13 +243,15 @@ def test_demo_quantizer_overrides_reach_every_xp_and_keep_outputs_apart(tmp_path
 
 
 def test_start_steps_lengthen_only_the_start_codec_and_keep_the_shipped_recipe_at_the_default(tmp_path):
-    from audiocraft_mmd.demo.run import START_ARGV, START_STEPS, DemoSettings, start_xp
+    from audiocraft_mmd.demo.run import DemoSettings
     from audiocraft_mmd.errors import ConfigurationError
+    from audiocraft_mmd.experiments.recipes import START_ARGV, START_STEPS
+    from audiocraft_mmd.experiments.start import start_xp
     manifests = {split: tmp_path / split for split in ('train', 'valid', 'evaluate')}
-    default = start_xp(manifests, DemoSettings(start='train'))
+    default = start_xp(manifests, START_STEPS, 'rvq')
     assert START_STEPS == 2000 and 'optim.epochs=40' in START_ARGV and 'optim.updates_per_epoch=50' in START_ARGV
     assert default.argv[:len(START_ARGV)] == START_ARGV and (default.steps, default.epochs) == (2000, 40)
-    longer = start_xp(manifests, DemoSettings(start='train', start_steps=4000, quantizer='pvq-dropout'))
+    longer = start_xp(manifests, 4000, 'pvq-dropout')
     assert (longer.steps, longer.epochs) == (4000, 80)
     assert [a for a in longer.argv if a.startswith('optim.')] == ['optim.epochs=80', 'optim.updates_per_epoch=50']
     assert longer.argv[-4:-2] == ['encodec.quantizer=pvq', 'pvq.q_dropout=true']
@@ -261,21 +265,20 @@ def test_start_codec_says_whether_it_trains_resumes_or_reuses_its_xp(tmp_path, m
     """`--start train` locates its XP first: a finished one is reused (not trained, nor announced as training),
     a partial one resumes at its next epoch. Training and export are replaced by recorders here."""
     import audiocraft.utils.export
-    from audiocraft_mmd.demo import run
+    from audiocraft_mmd.experiments import start
     from audiocraft_mmd.train import main
     monkeypatch.setattr(main.dora, 'dir', main.dora.dir)  # restored after: locate_xps points it at out/dora
     trained, exported = [], []
-    monkeypatch.setattr(run, 'train_xps', lambda xps, dora_dir, jobs: trained.extend(xps))
+    monkeypatch.setattr(start, 'train_xps', lambda xps, dora_dir, jobs: trained.extend(xps))
     monkeypatch.setattr(audiocraft.utils.export, 'export_encodec',
                         lambda checkpoint, path: (exported.append(checkpoint), Path(path).write_bytes(b'')))
     manifests = {split: tmp_path / split for split in ('train', 'valid', 'evaluate')}
-    settings = run.DemoSettings(start='train', start_steps=100)  # 2 epochs of 50 updates
     out = tmp_path / 'out'
     out.mkdir()
 
     def resolve() -> str:
         trained.clear()
-        run.resolve_start(settings, manifests, out)
+        start.resolve_start('train', 100, 'rvq', manifests, out)  # 2 epochs of 50 updates
         return capsys.readouterr().out
 
     assert 'Training the start codec (rvq) on ' in resolve() and trained[0].epochs == 2

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from audiocraft_mmd.demo.data import COMPLETE, SPLITS, audio_files, prepare_demo_data, user_cache_root
+from audiocraft_mmd.experiments.music import COMPLETE, SPLITS, audio_files, prepare_demo_data, user_cache_root
 from audiocraft_mmd.errors import ConfigurationError
 
 SR = 16000

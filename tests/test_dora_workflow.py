@@ -65,7 +65,6 @@ def test_run_killed_in_its_second_epoch_ends_as_the_uninterrupted_run(trained_xp
     """kill -9 during epoch 2, then the same command: it resumes from the epoch-1 checkpoint and ends with
     the uninterrupted run's weights and metrics, bit for bit."""
     import signal
-    import time
     folder, argv = trained_xp
     killed_argv = [*argv, 'label=killed']
     killed = xp_folder(killed_argv)

@@ -112,7 +112,8 @@ def test_lm_gap_quantizer_trains_the_demos_codecs_of_that_quantizer_and_names_it
     assert cell['baseline'].argv == default[0.] and cell['MMD-delay'].argv == default[1e4]
     every_step = tokenizer_xps(manifests, '//pretrained/start.th', LMGapSettings(num_batches=1))
     assert [name for name, xp in every_step.items() if 'mmd.num_batches=1' in xp.argv] == ['MMD-parallel', 'MMD-delay']
-    assert settings.demo_settings().start_steps == 4000
+    parallel = [arg.replace('mmd.alignment=parallel', 'mmd.alignment=delay') for arg in cell['MMD-parallel'].argv]
+    assert parallel == cell['MMD-delay'].argv and 'mmd.alignment=parallel' in cell['MMD-parallel'].argv
     assert (LMGapSettings().output_suffix, settings.output_suffix) == ('', '-pvq-dropout')
     with pytest.raises(ConfigurationError, match='--quantizer pvq needs a start codec with encodec.quantizer=pvq'):
         LMGapSettings(quantizer='pvq').validate()  # the shipped start codec is an RVQ

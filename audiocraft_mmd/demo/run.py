@@ -1,52 +1,30 @@
 """`audiocraft-mmd demo`: fine-tune a working tiny codec with and without the MMD on real music, over
 several seeds, and measure every codec on held-out tracks with `audiocraft_mmd.metrics.codec`.
 
-A tiny codec only transmits music after ~1000 steps (before that its decoder ignores the codes), more
-than a demo can afford on a CPU. So every codec of the demo starts from the same working codec, the
-*start codec*: shipped with the package (trained by ``--start train`` on the demo music's train split,
-see `START_ARGV`), trained on the user's data with ``--start train``, or any codec given by name.
+Every codec of the demo starts from the same working codec, the start codec (`experiments.start`); the XPs,
+their recipes, training, measurement and verdict are `audiocraft_mmd.experiments`'.
 """
-import contextlib
 import hashlib
 import json
-import os
-import re
-import subprocess
-import sys
-import threading
-import time
 import typing as tp
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from tqdm import tqdm
-
 from ..errors import ConfigurationError, choice_problem
+from ..experiments.measure import FIGURES, failed_checks, measure
+from ..experiments.music import prepare_music
+from ..experiments.recipes import CODEC_SOLVER, QUANTIZERS, START_STEPS, codec_argv, mmd_argv
+from ..experiments.runner import train_xps
+from ..experiments.seeds import seed_bars, seed_intervals
+from ..experiments.start import resolve_start, start_problems
+from ..experiments.verdict import verdict
+from ..experiments.xp import XP, epoch_schedule, locate_xps, reuse_text
 from ..planted.codec import PlantedSettings
 from ..planted.run import PLANTED_SCALES, PLANTED_SEEDS, run_planted
-from ..processes import default_jobs, sigterm_as_exit
+from ..processes import default_jobs
 from ..solvers.mmd_config import MODES
-from ..stats import Interval, mean_interval, paired_change
+from ..stats import Interval, paired_change
 
-SOLVER = 'solver=compression/encodec_mmd_debug'
-SAMPLE_RATE = 16000  # the debug codec's rate
-UPDATES_PER_EPOCH = 50
-START_CODEC = Path(__file__).with_name('start_codec.th')
-BATCH_SIZE = 8  # the debug codec's
-# How the shipped start codec was trained (with the demo music's train and valid splits): 40 epochs of 50
-# updates, MMD measured but not trained. `--start train` runs this on the data given (`--start-steps`: more
-# epochs of 50 updates).
-START_STEPS = 2000
-
-
-def start_argv(steps: int = START_STEPS) -> tp.List[str]:
-    """The start codec's recipe for ``steps`` (a multiple of `UPDATES_PER_EPOCH`), without the data."""
-    return [SOLVER, 'datasource.evaluate=null', 'datasource.generate=null',
-            f'optim.epochs={steps // UPDATES_PER_EPOCH}', f'optim.updates_per_epoch={UPDATES_PER_EPOCH}',
-            'mmd.weight=0', 'seed=2036']
-
-
-START_ARGV = start_argv()  # the shipped codec's
 PAPER_WEIGHT = 1e3  # the paper's; report names add `-weightW` for another weight
 REFERENCE_STEPS = 200  # report names add `-stepsN` for other step counts
 DEMO_SCALE = 'standardized'
@@ -79,61 +57,10 @@ PRESETS: tp.Dict[str, DemoPreset] = {
 }
 DEFAULT = PRESETS['default']
 SWEEP_WEIGHTS = (0., 10., 100., 1e3, 1e4)
-MACRO_CLIPS = 32  # held-out segments per MMD estimate
-MEASURE_SEED = 0  # the same draws (MMD permutations, time shuffles, dependence null) for every codec
-MSSPEC_TOLERANCE = 0.05  # the verdict's bound on the MSSpec increase
 # Part 1, planted dependence: the `planted` command's default recipe, scales and seeds at weight 100 only (its runs
 # are shared with the command's)
 PLANTED_STEPS = PlantedSettings().steps
 DEMO_PLANTED_WEIGHTS = (100.,)
-# --quantizer: the overrides of the start codec and of every fine-tuned codec (paper Table 4), and the
-# quantizer type each needs in its start codec. The shipped start codec is an RVQ.
-QUANTIZERS: tp.Dict[str, tp.List[str]] = {
-    'rvq': [],
-    'pvq': ['encodec.quantizer=pvq'],
-    'pvq-dropout': ['encodec.quantizer=pvq', 'pvq.q_dropout=true'],
-}
-QUANTIZER_TYPE = {'rvq': 'rvq', 'pvq': 'pvq', 'pvq-dropout': 'pvq'}
-_PROGRESS = re.compile(r'Train \| Epoch (\d+) \| (\d+)/(\d+)')
-
-
-@dataclass
-class DemoXP:
-    """One codec the demo trains: a weight and a seed, fine-tuned from the start codec."""
-    label: str
-    weight: float
-    seed: int
-    argv: tp.List[str]
-    steps: int
-    epochs: int
-    folder: tp.Optional[Path] = None
-
-    @property
-    def epochs_done(self) -> int:
-        """The epochs in the XP's history (0 before `locate_xps` or before its first epoch)."""
-        history = None if self.folder is None else self.folder / 'history.json'
-        return len(json.loads(history.read_text())) if history is not None and history.is_file() else 0
-
-    @property
-    def finished(self) -> bool:
-        """The XP has run all its epochs (its history holds them): nothing to train."""
-        return self.epochs_done >= self.epochs
-
-
-def locate_xps(xps: tp.Sequence[DemoXP], dora_dir: Path) -> None:
-    """Set the ``folder`` of each XP that has none: its Dora signature's folder under ``dora_dir`` (made or not).
-    Composing an XP's config takes a while, so a located XP is not located again."""
-    from ..train import main
-    main.dora.dir = dora_dir
-    for xp in xps:
-        if xp.folder is None:
-            xp.folder = main.get_xp(xp.argv).folder
-
-
-def reuse_text(xps: tp.Sequence[DemoXP]) -> str:
-    """What `train_xps` will reuse of located XPs: '' when nothing, else e.g. ' (2 of 6 finished: reused)'."""
-    finished = sum(xp.finished for xp in xps)
-    return f" ({finished} of {len(xps)} finished: reused)" if finished else ''
 
 
 @dataclass
@@ -178,13 +105,8 @@ class DemoSettings:
         return list(QUANTIZERS[self.quantizer])
 
     def mmd_argv(self, weight: float) -> tp.List[str]:
-        """The ``mmd.*`` overrides of a codec of ``weight``. Weight-0 XPs name only the weight (nothing is trained
-        with the others), so runs with another ``--scale``, ``--num-batches`` or ``--mode`` reuse them."""
-        if weight == 0:
-            return ['mmd.weight=0']
-        return [f'mmd.weight={weight:g}', f'mmd.scale={self.scale}',
-                *([f'mmd.num_batches={self.num_batches}'] if self.num_batches is not None else []),
-                *([f'mmd.mode={self.mode}'] if self.mode is not None else [])]
+        """`recipes.mmd_argv` of a codec of ``weight`` with these settings' scale, num_batches and mode."""
+        return mmd_argv(weight, self.scale, self.num_batches, self.mode)
 
     @property
     def report_name(self) -> str:
@@ -233,62 +155,8 @@ class DemoSettings:
             raise ConfigurationError('; '.join(problems) + '.')
 
     def start_problems(self) -> tp.List[str]:
-        """What is wrong with ``--start``, ``--start-steps`` and ``--quantizer`` together (shared with lm-gap)."""
-        problems = []
-        if self.start_steps < UPDATES_PER_EPOCH or self.start_steps % UPDATES_PER_EPOCH:
-            problems.append(f"--start-steps must be a positive multiple of {UPDATES_PER_EPOCH} (epochs of "
-                            f"{UPDATES_PER_EPOCH} updates), got {self.start_steps}")
-        elif self.start_steps != START_STEPS and self.start != 'train':
-            problems.append(f"--start-steps {self.start_steps} trains a start codec: it needs --start train "
-                            f"(--start {self.start} is already trained)")
-        if self.start == 'shipped' and not START_CODEC.is_file():
-            problems.append(f"the shipped start codec {START_CODEC} is missing: reinstall the package or pass "
-                            "--start train")
-        if (problem := choice_problem('--quantizer', self.quantizer, QUANTIZERS, sep=' ')) is not None:
-            problems.append(problem.rstrip('.'))
-        else:
-            problem = self._start_quantizer_problem()
-            if problem:
-                problems.append(problem)
-        return problems
-
-
-    def _start_quantizer_problem(self) -> tp.Optional[str]:
-        """Why the start codec cannot start a ``--quantizer`` codec (another quantizer type), or None.
-        Reads only a named codec's config."""
-        wanted = QUANTIZER_TYPE[self.quantizer]
-        if self.start == 'train':
-            return None
-        if self.start == 'shipped':
-            have, what = 'rvq', f"the shipped start codec {START_CODEC.name}"
-        else:
-            from ..models.compression import locate_compression_model
-            try:
-                source = locate_compression_model(self.start)
-            except ConfigurationError as exc:  # reported as it is, with the other problems
-                return f"--start {self.start}: {str(exc).rstrip('.')}"
-            if source.state is None:  # an audiocraft release: an RVQ EnCodec (a DAC is refused when fine-tuned)
-                have = 'rvq'
-            else:
-                from omegaconf import OmegaConf
-                have = OmegaConf.create(source.state['xp.cfg']).get('encodec', {}).get('quantizer')
-            what = f"--start {self.start}"
-        if have == wanted:
-            return None
-        return (f"--quantizer {self.quantizer} needs a start codec with encodec.quantizer={wanted}, but {what} has "
-                f"{have}: pass --start train (trains a {self.quantizer} start codec, {self.start_steps} steps) or a "
-                f"{wanted} codec")
-
-
-def check_held_out(manifest: Path, segment_duration: float) -> None:
-    """Refuse, before any training, held-out audio too short for one segment."""
-    from ..data.audio_check import read_manifest
-    from ..metrics.codec import manifest_file
-    durations = [meta.duration for meta in read_manifest(manifest_file(manifest))]
-    if not any(duration >= segment_duration for duration in durations):
-        longest = max(durations, default=0.)
-        raise ConfigurationError(f"The held-out track(s) in {manifest} are shorter than --segment-duration "
-                                 f"{segment_duration:g} s (longest {longest:.2f} s): lower --segment-duration.")
+        """What is wrong with ``--start``, ``--start-steps`` and ``--quantizer`` together (`start.start_problems`)."""
+        return start_problems(self.start, self.start_steps, self.quantizer)
 
 
 def label_of(weight: float, sweep: bool) -> str:
@@ -297,178 +165,20 @@ def label_of(weight: float, sweep: bool) -> str:
     return 'baseline' if weight == 0 else 'EnCodec-MMD'
 
 
-def epoch_schedule(steps: int) -> tp.Tuple[int, int]:
-    """(epochs, updates per epoch) of a ``steps``-step run: epochs of at most `UPDATES_PER_EPOCH` updates (the
-    train split's ``num_samples`` is set to match, so that an epoch is not cut short by the loader)."""
-    updates = min(steps, UPDATES_PER_EPOCH)
-    return -(-steps // updates), updates
-
-
-def demo_xps(manifests: tp.Dict[str, Path], start: str, settings: DemoSettings) -> tp.List[DemoXP]:
+def demo_xps(manifests: tp.Dict[str, Path], start: str, settings: DemoSettings) -> tp.List[XP]:
     """Every (weight, seed) XP, fine-tuned from ``start`` (a ``continue_from`` value) on the same data.
 
-    Weight-0 XPs name only their weight (`DemoSettings.mmd_argv`), so the cells of a search share them.
+    Weight-0 XPs name only their weight (`recipes.mmd_argv`), so the cells of a search share them.
     """
     epochs, updates = epoch_schedule(settings.steps)
-    common = [SOLVER, f'datasource.train={manifests["train"]}', f'datasource.valid={manifests["valid"]}',
-              'datasource.evaluate=null', 'datasource.generate=null', f'continue_from={start}',
-              f'optim.epochs={epochs}', f'optim.updates_per_epoch={updates}',
-              f'dataset.train.num_samples={updates * BATCH_SIZE}', 'mmd.alignment=delay', *settings.quantizer_argv]
-    xps = []
-    for weight in settings.weights:
-        for seed in range(settings.seeds):
-            xps.append(DemoXP(label_of(weight, settings.sweep), weight, seed,
-                              [*common, *settings.mmd_argv(weight), f'seed={seed}'], epochs * updates, epochs))
-    return xps
+    return [XP(label_of(weight, settings.sweep), weight, seed,
+               codec_argv(manifests, start, settings.steps, weight, seed, scale=settings.scale,
+                          quantizer=settings.quantizer, num_batches=settings.num_batches, mode=settings.mode),
+               epochs * updates, epochs)
+            for weight in settings.weights for seed in range(settings.seeds)]
 
 
-def train_xps(xps: tp.Sequence[DemoXP], dora_dir: Path, jobs: int) -> None:
-    """Run the XPs through the plugin's Dora main, ``jobs`` at a time (one CPU thread each), with progress bars.
-
-    A finished XP (all its epochs in its history) is not run again. When this returns, raises, or its process
-    gets SIGTERM, no ``dora run`` it started is left running (a stopped XP resumes from its last epoch).
-    """
-    env = dict(os.environ, AUDIOCRAFT_DORA_DIR=str(dora_dir), PYTHONUNBUFFERED='1')
-    dora = Path(sys.executable).parent / 'dora'
-    locate_xps(xps, dora_dir)
-    running: tp.List[tp.Tuple[DemoXP, subprocess.Popen, threading.Thread, tp.List[str]]] = []
-    queue = [(position, xp) for position, xp in enumerate(xps) if not xp.finished]
-
-    def wait_one() -> None:
-        while not any(proc.poll() is not None for _, proc, _, _ in running):
-            time.sleep(0.5)
-        index = next(i for i, (_, proc, _, _) in enumerate(running) if proc.poll() is not None)
-        xp, proc, thread, log = running.pop(index)
-        thread.join()
-        if proc.returncode != 0:
-            tail = ''.join(log[-30:])
-            raise RuntimeError(f"Training {xp.label} seed {xp.seed} failed (dora run {' '.join(xp.argv)}):\n{tail}")
-
-    with contextlib.ExitStack() as stack:
-        stack.enter_context(sigterm_as_exit())
-        stack.callback(_stop, running)
-        while queue or running:
-            while queue and len(running) < jobs:
-                position, xp = queue.pop(0)
-                desc = f'training {xp.label}' + (f' seed {xp.seed}' if len(xps) > 2 else '')
-                bar = tqdm(total=xp.steps, desc=desc, unit='step', position=position, leave=True)
-                proc = subprocess.Popen([str(dora), '-P', 'audiocraft_mmd', 'run', *xp.argv], env=env,
-                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-                log: tp.List[str] = []
-                thread = threading.Thread(target=_follow, args=(proc, bar, log), daemon=True)
-                thread.start()
-                running.append((xp, proc, thread, log))
-            wait_one()
-
-
-def _stop(running: tp.Sequence[tp.Tuple[DemoXP, subprocess.Popen, threading.Thread, tp.List[str]]]) -> None:
-    """Terminate and reap what is left running after an error or a signal."""
-    for _, proc, _, _ in running:
-        proc.terminate()
-    for _, proc, _, _ in running:
-        proc.wait()
-
-
-def _follow(proc: subprocess.Popen, bar: tqdm, log: tp.List[str]) -> None:
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        log.append(line)
-        match = _PROGRESS.search(line)
-        if match:
-            epoch, step, total = map(int, match.groups())
-            bar.n = (epoch - 1) * total + step
-            bar.refresh()
-    bar.n = bar.total
-    bar.close()
-
-
-def start_xp(manifests: tp.Dict[str, Path], settings: DemoSettings) -> DemoXP:
-    """The XP of ``--start train``: `start_argv` of ``--start-steps``, the ``--quantizer`` overrides and the data.
-    At the default steps its argv is `START_ARGV`'s, so its signature is the shipped codec's recipe's."""
-    return DemoXP('start codec', 0., 2036, [*start_argv(settings.start_steps), *settings.quantizer_argv,
-                                            f'datasource.train={manifests["train"]}',
-                                            f'datasource.valid={manifests["valid"]}'],
-                  settings.start_steps, settings.start_steps // UPDATES_PER_EPOCH)
-
-
-def resolve_start(settings: DemoSettings, manifests: tp.Dict[str, Path], out: Path) -> tp.Tuple[str, str]:
-    """The start codec as a ``continue_from`` value, and a description of it.
-
-    ``shipped``: the package's codec. ``train``: trains `start_argv` of ``--start-steps`` with the
-    ``--quantizer`` overrides on the data (about 20 minutes on one core at the default 2000 steps) and exports
-    it to ``out/start_codec_<sig>.th``. Anything else names a compression model.
-    """
-    from audiocraft.utils.export import export_encodec
-    from ..compat import allow_audiocraft_checkpoints
-    from ..models.compression import locate_compression_model
-    if settings.start == 'shipped':
-        return f'//pretrained/{START_CODEC}', f"shipped start codec {START_CODEC.name} (demo music, {START_STEPS} steps)"
-    if settings.start == 'train':
-        xp = start_xp(manifests, settings)
-        locate_xps([xp], out / 'dora')
-        assert xp.folder is not None
-        if xp.finished:
-            print(f"Reusing the {settings.quantizer} start codec trained on {manifests['train']}: "
-                  f"{settings.start_steps} steps (XP {xp.folder.name})", flush=True)
-        else:
-            resumed = f", resuming at epoch {xp.epochs_done + 1} of {xp.epochs}" if xp.epochs_done else ''
-            print(f"Training the start codec ({settings.quantizer}) on {manifests['train']}: "
-                  f"{settings.start_steps} steps{resumed}", flush=True)
-        train_xps([xp], out / 'dora', 1)
-        exported = out / f'start_codec_{xp.folder.name}.th'  # named by its XP: other data, another file
-        if not exported.is_file():
-            allow_audiocraft_checkpoints()  # export_encodec's torch.load reads the XP's OmegaConf config
-            export_encodec(xp.folder / 'checkpoint.th', exported)
-        return (f'//pretrained/{exported.resolve()}',
-                f"{settings.quantizer} start codec trained on {manifests['train']}, {settings.start_steps} steps "
-                f"(XP {xp.folder.name})")
-    source = locate_compression_model(settings.start)
-    if source.kind == 'checkpoint':
-        return str(source.path), f"start codec {settings.start}"
-    return f'//pretrained/{source.path or source.name}', f"start codec {settings.start}"
-
-
-FIGURES = [  # (key, label, format, lower is better; None: neither)
-    ('tc_percent_delay', 'I, delay-aligned (%)', '.3f', True),
-    ('tc_percent_parallel', 'I, parallel-aligned (%)', '.3f', True),
-    ('mmd', 'MMD, fixed bandwidths', '.2e', True),
-    ('mmd_scale_free', 'MMD, scale-free', '.2e', True),
-    ('latent_rms', 'latent rms', '.3f', None),
-    ('msspec', 'MSSpec', '.4f', True),
-    ('sisnr_db', 'SI-SNR (dB)', '.2f', False),
-    ('code_ablation_gap_db', 'code ablation gap (dB)', '.1f', False),
-    ('codebook_entropy_min_bits', 'codebook entropy, min (bits)', '.2f', False),
-    ('codebook_entropy_mean_bits', 'codebook entropy, mean (bits)', '.2f', False),
-]
-
-
-def measure(model_name: tp.Union[str, Path], manifest: Path, settings: DemoSettings, desc: str = 'measuring',
-            seed: int = MEASURE_SEED, cache: tp.Optional[Path] = None) -> dict:
-    """Every figure of one codec on the held-out manifest, with the same draws for every codec.
-
-    With ``cache`` (a JSON file), a measurement made with the same model file, manifest and settings is
-    read back instead of measured again.
-    """
-    from ..metrics.codec import measure_codec
-    from ..models.compression import load_codec
-    key = {'model': str(model_name), 'model_mtime_ns': Path(model_name).stat().st_mtime_ns if Path(model_name).is_file()
-           else None, 'manifest': str(manifest), 'segment_duration': settings.segment_duration,
-           'max_segments': settings.max_segments, 'macro_clips': MACRO_CLIPS, 'seed': seed}
-    if cache is not None and cache.is_file():
-        stored = json.loads(cache.read_text())
-        if stored.get('key') == key:
-            return stored['figures']
-    model, cfg = load_codec(model_name)
-    measured = measure_codec(model, manifest, cfg, segment_duration=settings.segment_duration,
-                             max_segments=settings.max_segments, macro_clips=MACRO_CLIPS, seed=seed, desc=desc)
-    figures = measured.to_dict()
-    if cache is not None:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        cache.write_text(json.dumps({'key': key, 'figures': figures}))
-    return figures
-
-
-def measure_split(start: str, xps: tp.Sequence[DemoXP], manifests: tp.Dict[str, Path], split: str,
+def measure_split(start: str, xps: tp.Sequence[XP], manifests: tp.Dict[str, Path], split: str,
                   settings: DemoSettings, out: Path) -> tp.Tuple[dict, tp.Dict[str, tp.List[dict]]]:
     """Measure the start codec (a ``continue_from`` value) and every trained XP on the ``split`` manifest
     (``evaluate``: the held-out track(s); ``train``), each measurement cached beside its XP.
@@ -476,13 +186,13 @@ def measure_split(start: str, xps: tp.Sequence[DemoXP], manifests: tp.Dict[str, 
     suffix, where = ('', '') if split == 'evaluate' else (f'-{split}', f' ({split})')
     start_name = start.removeprefix('//pretrained/')
     digest = hashlib.sha256(start_name.encode()).hexdigest()[:12]
-    start_figures = measure(start_name, manifests[split], settings, f'measuring start{where}',
-                            cache=out / 'dora' / f'start-{digest}{suffix}.json')
+    start_figures = measure(start_name, manifests[split], settings.segment_duration, settings.max_segments,
+                            f'measuring start{where}', cache=out / 'dora' / f'start-{digest}{suffix}.json')
     runs: tp.Dict[str, tp.List[dict]] = {}
     for xp in xps:
         assert xp.folder is not None
-        figures = measure(xp.folder / 'checkpoint.th', manifests[split], settings,
-                          f'measuring {xp.label} seed {xp.seed}{where}',
+        figures = measure(xp.folder / 'checkpoint.th', manifests[split], settings.segment_duration,
+                          settings.max_segments, f'measuring {xp.label} seed {xp.seed}{where}',
                           cache=xp.folder / f'demo_measurement{suffix}.json')
         runs.setdefault(xp.label, []).append({**figures, 'sig': xp.folder.name, 'seed': xp.seed, 'weight': xp.weight})
     return start_figures, runs
@@ -490,43 +200,7 @@ def measure_split(start: str, xps: tp.Sequence[DemoXP], manifests: tp.Dict[str, 
 
 def summarize(runs: tp.Sequence[dict]) -> tp.Dict[str, Interval]:
     """Mean and 95 % interval over seeds of each figure."""
-    return {key: mean_interval([run[key] for run in runs]) for key, *_ in FIGURES if all(key in r for r in runs)}
-
-
-def failed_checks(runs: tp.Sequence[dict]) -> tp.List[str]:
-    """The working-codec checks failed by any seed, with their numbers."""
-    return [f"seed {run['seed']}: {check['name']} failed, {check['detail']}"
-            for run in runs for check in run['checks'] if not check['passed']]
-
-
-def verdict(base_label: str, base: tp.Sequence[dict], label: str, other: tp.Sequence[dict]) -> str:
-    """Says "the effect shows" only when the numbers show it, else which condition failed, with the numbers.
-
-    The conditions: both codecs pass the working-codec checks at every seed, the delay-aligned I is
-    lower with a 95 % interval of the paired change that excludes 0, and MSSpec rises by at most 5 %.
-    """
-    change = paired_change(base, other, 'tc_percent_delay')
-    base_i, other_i = (mean_interval([r['tc_percent_delay'] for r in runs]) for runs in (base, other))
-    msspec_base = mean_interval([r['msspec'] for r in base]).mean
-    msspec_change = (mean_interval([r['msspec'] for r in other]).mean - msspec_base) / msspec_base
-    dependence = (f"delay-aligned I {base_i.format('.3f')} % ({base_label}) vs {other_i.format('.3f')} % ({label}), "
-                  f"paired change {change.format('.3f')} points over {change.n} seed(s)")
-    problems = []
-    for name, runs in ((base_label, base), (label, other)):
-        failures = failed_checks(runs)
-        if failures:
-            problems.append(f"{name} is not a working codec ({'; '.join(failures)})")
-    if change.n < 2:
-        problems.append("one seed gives no interval (use --seeds 3 or more)")
-    elif not (change.high < 0):
-        problems.append("the interval of the change in delay-aligned I does not exclude no change"
-                        if change.low <= 0 else "the delay-aligned I went up")
-    if msspec_change > MSSPEC_TOLERANCE:
-        problems.append(f"MSSpec rose by {100 * msspec_change:.1f} % (more than {100 * MSSPEC_TOLERANCE:g} %)")
-    if not problems:
-        return f"The effect shows: {dependence}, with MSSpec {100 * msspec_change:+.1f} %."
-    return (f"The effect does not show at this scale: {'; '.join(problems)}. Measured: {dependence}; "
-            f"MSSpec {100 * msspec_change:+.1f} %.")
+    return seed_intervals(runs, [key for key, *_ in FIGURES])
 
 
 def format_table(runs: tp.Dict[str, tp.List[dict]], start: tp.Optional[dict]) -> str:
@@ -559,23 +233,15 @@ def plot_results(runs: tp.Dict[str, tp.List[dict]], path: Path) -> Path:
     """Bars (mean, 95 % interval, every seed as a dot) of each figure, one bar per label."""
     from ..plotting import pyplot, save_figure
     fig, axes = pyplot().subplots(2, 5, figsize=(17, 6.4))
-    labels = list(runs)
-    colors = ['#8c8c8c', '#1f77b4', '#ff7f0e', '#2ca02c', '#d62728']
     for ax, (key, label, spec, lower_better) in zip(axes.flat, FIGURES):
-        summaries = [mean_interval([r[key] for r in runs[name]]) for name in labels]
-        means = [s.mean for s in summaries]
-        errors = [0 if s.n < 2 else s.half_width for s in summaries]
-        ax.bar(range(len(labels)), means, yerr=errors, capsize=4, color=colors[:len(labels)], alpha=0.8)
-        for i, name in enumerate(labels):
-            ax.plot([i] * len(runs[name]), [r[key] for r in runs[name]], 'k.', markersize=4)
-        ax.set_xticks(range(len(labels)), labels, fontsize=7)
+        seed_bars(ax, {name: [run[key] for run in members] for name, members in runs.items()}, fontsize=7)
         better = {True: 'lower is better', False: 'higher is better', None: 'scale of the latent'}[lower_better]
         ax.set_title(f"{label}\n({better})", fontsize=8)
     fig.suptitle('audiocraft-mmd demo: held-out tracks, mean and 95 % interval over seeds', fontsize=10)
     return save_figure(fig, path)
 
 
-def plot_sweep(runs: tp.Dict[str, tp.List[dict]], xps: tp.Sequence[DemoXP], path: Path) -> Path:
+def plot_sweep(runs: tp.Dict[str, tp.List[dict]], xps: tp.Sequence[XP], path: Path) -> Path:
     """The paper's Fig. 2 (MMD, I, MSSpec against the weight) with 95 % intervals, through `report.plot_rows`."""
     from ..report import XPRow, plot_rows
     by_sig = {xp.folder.name: xp for xp in xps if xp.folder is not None}
@@ -588,20 +254,6 @@ def plot_sweep(runs: tp.Dict[str, tp.List[dict]], xps: tp.Sequence[DemoXP], path
                               tc_percent_delay=run['tc_percent_delay'], tc_percent_parallel=run['tc_percent_parallel'],
                               msspec=run['msspec'], mmd_scale_free=run['mmd_scale_free'], seed=xp.seed))
     return plot_rows(rows, path)
-
-
-def prepare_music(out: Path, cache: Path, audio: tp.Optional[Path], held_out_seconds: float) -> tp.Dict[str, Path]:
-    """Check that ``cache`` and ``out`` are writable, prepare the music (``audio`` or the Debian songs) and check
-    the held-out track holds ``held_out_seconds``. Returns {split: manifest folder}."""
-    from .data import prepare_demo_data
-    from ..environment import CACHE_ENV, ensure_writable_dir
-    ensure_writable_dir(cache, f"pass --cache DIR or set {CACHE_ENV} to a writable directory")
-    ensure_writable_dir(out, "pass --out DIR with a writable directory")
-    print(f"Preparing music ({'--audio ' + str(audio) if audio else 'Debian package fretsonfire-songs-sectoid'}) "
-          f"in {cache}", flush=True)
-    manifests = prepare_demo_data(Path(cache), SAMPLE_RATE, audio, min_held_out=held_out_seconds)
-    check_held_out(manifests['evaluate'], held_out_seconds)
-    return manifests
 
 
 def run_demo(out: Path, cache: Path, audio: tp.Optional[Path] = None,
@@ -625,7 +277,7 @@ def run_demo(out: Path, cache: Path, audio: tp.Optional[Path] = None,
         planted = run_planted(out, PlantedSettings(steps=settings.planted_steps), weights=DEMO_PLANTED_WEIGHTS,
                               scales=PLANTED_SCALES, seeds=PLANTED_SEEDS, jobs=settings.jobs)
         print("\nPart 2 of 2: a working codec fine-tuned with and without the MMD on real music.", flush=True)
-    start, start_text = resolve_start(settings, manifests, out)
+    start, start_text = resolve_start(settings.start, settings.start_steps, settings.quantizer, manifests, out)
     xps = demo_xps(manifests, start, settings)
     weights = ', '.join(f'{w:g}' for w in settings.weights)
     locate_xps(xps, out / 'dora')
@@ -679,7 +331,7 @@ def run_demo(out: Path, cache: Path, audio: tp.Optional[Path] = None,
     (out / f'{name}.json').write_text(json.dumps(report, indent=2))
     plot = plot_sweep(runs, xps, out / f'{name}.png') if settings.sweep else plot_results(runs, out / f'{name}.png')
     print(f"Wrote {out / f'{name}.json'} and {plot}")
-    print(f"Train on the same data yourself: uv run dora -P audiocraft_mmd run {SOLVER} "
+    print(f"Train on the same data yourself: uv run dora -P audiocraft_mmd run {CODEC_SOLVER} "
           + ' '.join([*(f'datasource.{split}={path}' for split, path in manifests.items()),
                       f'continue_from={start}', *settings.quantizer_argv]))
     if planted is not None:

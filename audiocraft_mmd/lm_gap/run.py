@@ -14,26 +14,23 @@ from pathlib import Path
 import torch
 from audiocraft.models.encodec import CompressionModel
 
-from ..demo.run import (BATCH_SIZE, START_STEPS, DemoSettings, DemoXP, demo_xps, epoch_schedule, failed_checks,
-                        locate_xps, measure, prepare_music, resolve_start, reuse_text, train_xps)
 from ..errors import ConfigurationError
+from ..experiments.cache import cached_figures
+from ..experiments.measure import failed_checks, measure
+from ..experiments.music import prepare_music
+from ..experiments.recipes import LM_SOLVER, PATTERN_ARGV, START_STEPS, codec_argv, lm_argv
+from ..experiments.runner import train_xps
+from ..experiments.seeds import seed_bars, seed_intervals
+from ..experiments.start import resolve_start, start_problems
+from ..experiments.xp import XP, epoch_schedule, locate_xps, reuse_text
 from ..processes import default_jobs
 from ..stats import Interval, mean_interval
 
-LM_SOLVER = 'solver=musicgen/mmd_debug'
-#: LM decoding patterns (as the Table 2 grid mmd.musicgen_small): delay predicts the K codes of a frame in one
-#: step, flatten one code per step (K times the steps, the joint distribution).
-PATTERN_ARGV = {
-    'delay': ['codebooks_pattern.modeling=delay'],
-    'flatten': ['codebooks_pattern.modeling=unroll', 'codebooks_pattern.unroll.flattening=[0,1,2,3]',
-                'codebooks_pattern.unroll.delays=[0,0,0,0]'],
-}
 TOKENIZERS = ('baseline', 'MMD-parallel', 'MMD-delay')
 LM_GAP_SEEDS = 3
 CODEC_STEPS = 200
 LM_STEPS = 400
 GENERATE_SECONDS = 4.
-LM_WARMUP = 5  # musicgen/mmd_debug's schedule.cosine.warmup
 CODEC_SEGMENT_SECONDS = 5.  # the tokenizers' working-codec checks, on the held-out song cut as the demo does
 
 
@@ -72,48 +69,39 @@ class LMGapSettings:
             problems.append(f"--generate-seconds must be > 0, got {self.generate_seconds:g}")
         if self.max_segments is not None and self.max_segments < 1:
             problems.append(f"--segments must be >= 1, got {self.max_segments}")
-        problems += self.demo_settings().start_problems()
+        problems += start_problems(self.start, self.start_steps, self.quantizer)
         if problems:
             raise ConfigurationError('; '.join(problems) + '.')
 
-    def demo_settings(self) -> DemoSettings:
-        """The demo's settings for the tokenizers: its baseline and MMD-delay XPs are these codecs at the same seed
-        (a demo run with the same ``--quantizer``, ``--start`` and ``--start-steps`` trained them)."""
-        return DemoSettings(steps=self.codec_steps, seeds=self.codec_seed + 1, weight=self.weight,
-                            num_batches=self.num_batches, start=self.start, jobs=self.jobs, quantizer=self.quantizer,
-                            start_steps=self.start_steps)
+
+def tokenizer_xps(manifests: tp.Dict[str, Path], start: str, settings: LMGapSettings) -> tp.Dict[str, XP]:
+    """{tokenizer: codec XP}: the baseline and the EnCodec-MMD matched to the parallel and to the delay pattern, at
+    ``codec_seed``. A demo run with the same ``--quantizer``, ``--start`` and ``--start-steps`` trained the baseline
+    and MMD-delay (the same `recipes.codec_argv` at the demo's scale): they are reused."""
+    epochs, updates = epoch_schedule(settings.codec_steps)
+
+    def codec(label: str, weight: float, alignment: str) -> XP:
+        argv = codec_argv(manifests, start, settings.codec_steps, weight, settings.codec_seed, alignment=alignment,
+                          quantizer=settings.quantizer, num_batches=settings.num_batches)
+        return XP(label, weight, settings.codec_seed, argv, epochs * updates, epochs)
+
+    return {'baseline': codec('baseline', 0., 'delay'), 'MMD-parallel': codec('MMD-parallel', settings.weight,
+                                                                               'parallel'),
+            'MMD-delay': codec('MMD-delay', settings.weight, 'delay')}
 
 
-def tokenizer_xps(manifests: tp.Dict[str, Path], start: str, settings: LMGapSettings) -> tp.Dict[str, DemoXP]:
-    """{tokenizer: codec XP}: the demo's baseline and EnCodec-MMD (delay) at ``codec_seed``, and the same MMD
-    codec matched to the parallel pattern."""
-    xps = [xp for xp in demo_xps(manifests, start, settings.demo_settings()) if xp.seed == settings.codec_seed]
-    baseline, mmd_delay = (next(xp for xp in xps if (xp.weight == 0) == is_base) for is_base in (True, False))
-    parallel_argv = ['mmd.alignment=parallel' if arg == 'mmd.alignment=delay' else arg for arg in mmd_delay.argv]
-    mmd_parallel = DemoXP('MMD-parallel', mmd_delay.weight, mmd_delay.seed, parallel_argv, mmd_delay.steps,
-                          mmd_delay.epochs)
-    baseline.label, mmd_delay.label = 'baseline', 'MMD-delay'
-    return {'baseline': baseline, 'MMD-parallel': mmd_parallel, 'MMD-delay': mmd_delay}
-
-
-def lm_xps(codecs: tp.Dict[str, DemoXP], manifests: tp.Dict[str, Path],
-           settings: LMGapSettings) -> tp.Dict[tp.Tuple[str, str, int], DemoXP]:
+def lm_xps(codecs: tp.Dict[str, XP], manifests: tp.Dict[str, Path],
+           settings: LMGapSettings) -> tp.Dict[tp.Tuple[str, str, int], XP]:
     """{(tokenizer, pattern, seed): LM XP}: the same LM size, steps, data and seeds for every pattern."""
     epochs, updates = epoch_schedule(settings.lm_steps)
     xps = {}
     for tokenizer, codec in codecs.items():
         assert codec.folder is not None
-        common = [LM_SOLVER, f'compression_model_checkpoint=//sig/{codec.folder.name}',
-                  f'datasource.train={manifests["train"]}', f'datasource.valid={manifests["valid"]}',
-                  'datasource.evaluate=null', 'datasource.generate=null', f'optim.epochs={epochs}',
-                  f'optim.updates_per_epoch={updates}', f'dataset.train.num_samples={updates * BATCH_SIZE}']
-        if settings.lm_steps <= LM_WARMUP:  # the solver refuses a warm-up as long as the training
-            common.append(f'schedule.cosine.warmup={settings.lm_steps // 2}')
-        for pattern, pattern_argv in PATTERN_ARGV.items():
+        for pattern in PATTERN_ARGV:
             for seed in range(settings.seeds):
-                xps[tokenizer, pattern, seed] = DemoXP(f'{tokenizer} {pattern}', 0., seed,
-                                                       [*common, *pattern_argv, f'seed={seed}'], epochs * updates,
-                                                       epochs)
+                xps[tokenizer, pattern, seed] = XP(f'{tokenizer} {pattern}', 0., seed,
+                                                   lm_argv(codec.folder.name, manifests, settings.lm_steps, pattern,
+                                                           seed), epochs * updates, epochs)
     return xps
 
 
@@ -128,22 +116,21 @@ def measure_lm(lm_folder: Path, codec: CompressionModel, held_out: torch.Tensor,
     checkpoint = lm_folder / 'checkpoint.th'
     key = {'checkpoint_mtime_ns': checkpoint.stat().st_mtime_ns, 'tokens': list(held_out.shape),
            'generate_seconds': settings.generate_seconds, 'seed': seed, 'wav': str(wav_path)}
-    if cache.is_file() and nll_file.is_file() and (wav_path is None or wav_path.is_file()):
-        stored = json.loads(cache.read_text())
-        if stored.get('key') == key:
-            return {**stored['figures'], **torch.load(nll_file)}
-    _, package = read_lm_package(checkpoint)
-    lm = lm_from_package(package)
-    nll, mask = token_nll_bits(lm, held_out)
-    generation = generate(lm, codec, settings.generate_seconds, seed)
-    if wav_path is not None:
-        write_wav(wav_path, generation.wav, codec.sample_rate)
-    figures = {'steps': generation.steps, 'generation_seconds': generation.seconds,
-               'seconds_per_audio_second': generation.seconds_per_audio_second,
-               'params': sum(p.numel() for p in lm.parameters())}
-    cache.write_text(json.dumps({'key': key, 'figures': figures}))
-    torch.save({'nll': nll, 'mask': mask}, nll_file)
-    return {**figures, 'nll': nll, 'mask': mask}
+
+    def compute() -> dict:
+        _, package = read_lm_package(checkpoint)
+        lm = lm_from_package(package)
+        nll, mask = token_nll_bits(lm, held_out)
+        generation = generate(lm, codec, settings.generate_seconds, seed)
+        if wav_path is not None:
+            write_wav(wav_path, generation.wav, codec.sample_rate)
+        torch.save({'nll': nll, 'mask': mask}, nll_file)
+        return {'steps': generation.steps, 'generation_seconds': generation.seconds,
+                'seconds_per_audio_second': generation.seconds_per_audio_second,
+                'params': sum(p.numel() for p in lm.parameters())}
+
+    companions = [nll_file, *([wav_path] if wav_path is not None else [])]
+    return {**cached_figures(cache, key, compute, companions), **torch.load(nll_file)}
 
 
 def gap_figures(delay: dict, flatten: dict) -> dict:
@@ -189,7 +176,7 @@ def summarize(runs: tp.Dict[str, tp.List[dict]]) -> tp.Dict[str, tp.Dict[str, In
     """{tokenizer: {figure: mean and 95 % interval over LM seeds}}, per-codebook gaps as ``gap_bits_q{k}``."""
     summary = {}
     for tokenizer, seeds in runs.items():
-        figures = {key: mean_interval([run[key] for run in seeds]) for key, _, _ in ROWS}
+        figures = seed_intervals(seeds, [key for key, _, _ in ROWS])
         for k in range(len(seeds[0]['gap_bits_per_codebook'])):
             figures[f'gap_bits_q{k + 1}'] = mean_interval([run['gap_bits_per_codebook'][k] for run in seeds])
         summary[tokenizer] = figures
@@ -264,14 +251,8 @@ def plot_gap(runs: tp.Dict[str, tp.List[dict]], path: Path, quantizer: str = 'rv
     for ax, (key, title) in zip(axes, [('delay_gain_bits', 'delay LM, below the marginals'),
                                        ('flatten_gain_bits', 'flatten LM, below the marginals'),
                                        ('gap_bits', 'gap delay - flatten')]):
-        values = [mean_interval([run[key] for run in runs[name]]) for name in names]
-        errors = [0 if v.n < 2 else v.half_width for v in values]
-        ax.bar(range(len(names)), [v.mean for v in values], yerr=errors, capsize=4,
-               color=['#8c8c8c', '#ff7f0e', '#1f77b4'][:len(names)], alpha=0.85)
-        for i, name in enumerate(names):
-            ax.plot([i] * len(runs[name]), [run[key] for run in runs[name]], 'k.', markersize=4)
+        seed_bars(ax, {name: [run[key] for run in runs[name]] for name in names}, ['#8c8c8c', '#ff7f0e', '#1f77b4'])
         ax.axhline(0, color='k', linewidth=0.6)
-        ax.set_xticks(range(len(names)), names, fontsize=8)
         ax.set_title(f"{title} (bits/frame)", fontsize=9)
     fig.suptitle(f'audiocraft-mmd lm-gap ({quantizer} tokenizers): held-out NLL, mean and 95 % interval over LM '
                  'seeds', fontsize=10)
@@ -292,7 +273,7 @@ def run_lm_gap(out: Path, cache: Path, audio: tp.Optional[Path] = None,
     settings.validate()
     out = Path(out)
     manifests = prepare_music(out, cache, audio, max(settings.generate_seconds, CODEC_SEGMENT_SECONDS))
-    start, start_text = resolve_start(settings.demo_settings(), manifests, out)
+    start, start_text = resolve_start(settings.start, settings.start_steps, settings.quantizer, manifests, out)
     codecs = tokenizer_xps(manifests, start, settings)
     locate_xps(list(codecs.values()), out / 'dora')
     print(f"Tokenizers {', '.join(codecs)} ({settings.quantizer}){reuse_text(list(codecs.values()))}: fine-tuned "
@@ -318,9 +299,9 @@ def run_lm_gap(out: Path, cache: Path, audio: tp.Optional[Path] = None,
     for tokenizer, codec_xp in codecs.items():
         assert codec_xp.folder is not None
         codec_file = codec_xp.folder / 'checkpoint.th'
-        codec_figures[tokenizer] = measure(codec_file, manifests['evaluate'],
-                                           DemoSettings(segment_duration=CODEC_SEGMENT_SECONDS),
-                                           f'measuring {tokenizer}', cache=codec_xp.folder / 'demo_measurement.json')
+        codec_figures[tokenizer] = measure(codec_file, manifests['evaluate'], CODEC_SEGMENT_SECONDS,
+                                           desc=f'measuring {tokenizer}',
+                                           cache=codec_xp.folder / 'demo_measurement.json')
         codec_failures[tokenizer] = failed_checks([{**codec_figures[tokenizer], 'seed': settings.codec_seed}])
         codec, _ = load_codec(codec_file)
         mine = {(pattern, seed): xp for (name, pattern, seed), xp in lms.items() if name == tokenizer}
@@ -390,7 +371,7 @@ def run_lm_gap(out: Path, cache: Path, audio: tp.Optional[Path] = None,
     return report
 
 
-def _lm_segment_duration(xp: DemoXP) -> float:
+def _lm_segment_duration(xp: XP) -> float:
     """The LMs' training crop length: the held-out NLL is measured on segments of that length."""
     from ..train import main
     return float(main.get_xp(xp.argv).cfg.dataset.train.segment_duration)

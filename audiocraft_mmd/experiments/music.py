@@ -1,4 +1,5 @@
-"""Real music for the demo: fetched once, mixed, split by track, resampled, with AudioCraft manifests."""
+"""The music the commands train and measure on: the demo's Debian songs or the user's tracks, fetched once, mixed,
+split by track, resampled, with AudioCraft manifests."""
 import hashlib
 import json
 import shutil
@@ -21,6 +22,7 @@ SONGS_SUBDIR = 'usr/share/games/fretsonfire/data/songs/sectoid'
 SPLITS = ('train', 'valid', 'evaluate')
 AUDIO_EXTS = ('.wav', '.flac', '.ogg', '.mp3', '.m4a')
 COMPLETE = 'complete'  # written last in a prepared folder: without it, the preparation was interrupted
+SAMPLE_RATE = 16000  # the debug codec's rate
 
 
 def fetch_debian_songs(cache: Path) -> tp.List[Path]:
@@ -152,4 +154,28 @@ def prepare_demo_data(cache: Path, sample_rate: int, audio_dir: tp.Optional[Path
             soundfile.write(folder / f'{name}.wav', wav[0].numpy().astype(np.float32), sample_rate)
         write_manifest(folder, manifests[split])
     (root / COMPLETE).write_text(f"{audio_dir or DEBIAN_PACKAGE}\n")
+    return manifests
+
+
+def check_held_out(manifest: Path, segment_duration: float) -> None:
+    """Refuse, before any training, held-out audio too short for one segment."""
+    from ..data.audio_check import read_manifest
+    from ..metrics.codec import manifest_file
+    durations = [meta.duration for meta in read_manifest(manifest_file(manifest))]
+    if not any(duration >= segment_duration for duration in durations):
+        longest = max(durations, default=0.)
+        raise ConfigurationError(f"The held-out track(s) in {manifest} are shorter than --segment-duration "
+                                 f"{segment_duration:g} s (longest {longest:.2f} s): lower --segment-duration.")
+
+
+def prepare_music(out: Path, cache: Path, audio: tp.Optional[Path], held_out_seconds: float) -> tp.Dict[str, Path]:
+    """Check that ``cache`` and ``out`` are writable, prepare the music (``audio`` or the Debian songs) and check
+    the held-out track holds ``held_out_seconds``. Returns {split: manifest folder}."""
+    from ..environment import CACHE_ENV, ensure_writable_dir
+    ensure_writable_dir(cache, f"pass --cache DIR or set {CACHE_ENV} to a writable directory")
+    ensure_writable_dir(out, "pass --out DIR with a writable directory")
+    print(f"Preparing music ({'--audio ' + str(audio) if audio else 'Debian package fretsonfire-songs-sectoid'}) "
+          f"in {cache}", flush=True)
+    manifests = prepare_demo_data(Path(cache), SAMPLE_RATE, audio, min_held_out=held_out_seconds)
+    check_held_out(manifests['evaluate'], held_out_seconds)
     return manifests

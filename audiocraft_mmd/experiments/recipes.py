@@ -1,0 +1,82 @@
+"""The recipes the commands train, as functions of their parameters: a Dora argv for the plugin's main.
+
+An argv is a run's identity (its Dora signature), so these functions are the one place an argv is written:
+change an argument's text or order and every finished XP of that recipe is trained again.
+"""
+import typing as tp
+from pathlib import Path
+
+from .xp import UPDATES_PER_EPOCH, epoch_schedule
+
+CODEC_SOLVER = 'solver=compression/encodec_mmd_debug'
+LM_SOLVER = 'solver=musicgen/mmd_debug'
+BATCH_SIZE = 8  # the batch size of both debug solvers: the train split's num_samples is updates x this
+LM_WARMUP = 5  # musicgen/mmd_debug's schedule.cosine.warmup
+# How the shipped start codec was trained (with the demo music's train and valid splits): 40 epochs of 50
+# updates, MMD measured but not trained. `--start train` runs this on the data given (`--start-steps`: more
+# epochs of 50 updates).
+START_STEPS = 2000
+START_SEED = 2036
+# --quantizer: the overrides of the start codec and of every fine-tuned codec (paper Table 4), and the
+# quantizer type each needs in its start codec. The shipped start codec is an RVQ.
+QUANTIZERS: tp.Dict[str, tp.List[str]] = {
+    'rvq': [],
+    'pvq': ['encodec.quantizer=pvq'],
+    'pvq-dropout': ['encodec.quantizer=pvq', 'pvq.q_dropout=true'],
+}
+QUANTIZER_TYPE = {'rvq': 'rvq', 'pvq': 'pvq', 'pvq-dropout': 'pvq'}
+#: LM decoding patterns (as the Table 2 grid mmd.musicgen_small): delay predicts the K codes of a frame in one
+#: step, flatten one code per step (K times the steps, the joint distribution).
+PATTERN_ARGV = {
+    'delay': ['codebooks_pattern.modeling=delay'],
+    'flatten': ['codebooks_pattern.modeling=unroll', 'codebooks_pattern.unroll.flattening=[0,1,2,3]',
+                'codebooks_pattern.unroll.delays=[0,0,0,0]'],
+}
+
+
+def start_argv(steps: int = START_STEPS) -> tp.List[str]:
+    """The start codec's recipe for ``steps`` (a multiple of `UPDATES_PER_EPOCH`), without the data."""
+    return [CODEC_SOLVER, 'datasource.evaluate=null', 'datasource.generate=null',
+            f'optim.epochs={steps // UPDATES_PER_EPOCH}', f'optim.updates_per_epoch={UPDATES_PER_EPOCH}',
+            'mmd.weight=0', f'seed={START_SEED}']
+
+
+START_ARGV = start_argv()  # the shipped codec's
+
+
+def mmd_argv(weight: float, scale: str, num_batches: tp.Optional[int] = None,
+             mode: tp.Optional[str] = None) -> tp.List[str]:
+    """The ``mmd.*`` overrides of a codec of ``weight`` (None: the solver's ``num_batches``/``mode``). Weight-0
+    XPs name only the weight (nothing is trained with the others), so runs with another scale, ``num_batches``
+    or ``mode`` reuse them."""
+    if weight == 0:
+        return ['mmd.weight=0']
+    return [f'mmd.weight={weight:g}', f'mmd.scale={scale}',
+            *([f'mmd.num_batches={num_batches}'] if num_batches is not None else []),
+            *([f'mmd.mode={mode}'] if mode is not None else [])]
+
+
+def codec_argv(manifests: tp.Mapping[str, Path], start: str, steps: int, weight: float, seed: int,
+               alignment: str = 'delay', scale: str = 'standardized', quantizer: str = 'rvq',
+               num_batches: tp.Optional[int] = None, mode: tp.Optional[str] = None) -> tp.List[str]:
+    """A codec fine-tuned ``steps`` steps from ``start`` (a ``continue_from`` value) on the train split of
+    ``manifests`` with the MMD at ``weight`` (0: the baseline) matched to ``alignment``."""
+    epochs, updates = epoch_schedule(steps)
+    return [CODEC_SOLVER, f'datasource.train={manifests["train"]}', f'datasource.valid={manifests["valid"]}',
+            'datasource.evaluate=null', 'datasource.generate=null', f'continue_from={start}',
+            f'optim.epochs={epochs}', f'optim.updates_per_epoch={updates}',
+            f'dataset.train.num_samples={updates * BATCH_SIZE}', f'mmd.alignment={alignment}', *QUANTIZERS[quantizer],
+            *mmd_argv(weight, scale, num_batches, mode), f'seed={seed}']
+
+
+def lm_argv(codec_sig: str, manifests: tp.Mapping[str, Path], steps: int, pattern: str, seed: int) -> tp.List[str]:
+    """A debug LM of `PATTERN_ARGV` ``pattern`` trained ``steps`` steps on the tokens of the codec XP
+    ``codec_sig`` over the train split of ``manifests``."""
+    epochs, updates = epoch_schedule(steps)
+    # the solver refuses a warm-up as long as the training
+    warmup = [f'schedule.cosine.warmup={steps // 2}'] if steps <= LM_WARMUP else []
+    return [LM_SOLVER, f'compression_model_checkpoint=//sig/{codec_sig}',
+            f'datasource.train={manifests["train"]}', f'datasource.valid={manifests["valid"]}',
+            'datasource.evaluate=null', 'datasource.generate=null', f'optim.epochs={epochs}',
+            f'optim.updates_per_epoch={updates}', f'dataset.train.num_samples={updates * BATCH_SIZE}', *warmup,
+            *PATTERN_ARGV[pattern], f'seed={seed}']
