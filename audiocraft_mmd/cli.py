@@ -235,7 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest='command', metavar='COMMAND')
     from .demo.run import DEFAULT, DEMO_SCALE, PRESETS, SWEEP_WEIGHTS
     from .losses import SCALES
-    from .solvers.mmd_config import MODES
+    from .losses import MODES
     demo = commands.add_parser(
         'demo', help="fine-tune a working tiny codec with and without the MMD on real music (CPU, minutes), over "
                      "several seeds, and compare them on held-out music")

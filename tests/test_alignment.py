@@ -94,7 +94,7 @@ def test_edges_of_a_sequence_are_not_groups_and_single_code_patterns_are_refused
 def test_loss_metric_and_config_use_the_same_samples(name):
     from audiocraft_mmd.losses import MMDLoss
     from audiocraft_mmd.metrics import DependenceAccumulator
-    from audiocraft_mmd.solvers import MMDConfig
+    from audiocraft_mmd.losses import MMDConfig
     pattern = {'modeling': 'coarse_first', 'coarse_first': {'delays': [0, 1, 2]}} if name == 'pattern' else None
     codes = _codes(B=3)
     vectors = torch.from_numpy(codes).double()[:, :, None, :]  # [B, K, N=1, T]: the code index as its vector

@@ -48,7 +48,7 @@ def test_manifest(tmp_path):
 
 
 def test_paper_config_values():
-    from audiocraft_mmd.solvers import MMDConfig
+    from audiocraft_mmd.losses import MMDConfig
     from audiocraft_mmd.train import main
     cfg = main.get_xp(['solver=compression/encodec_mmd_32khz']).cfg
     assert cfg.solver == 'compression_mmd'

@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from conftest import DEBUG_SOLVER
-from audiocraft_mmd.solvers import CompressionMMDSolver, MMDConfigError
+from audiocraft_mmd.losses import MMDConfigError
+from audiocraft_mmd.solvers import CompressionMMDSolver
 
 
 @contextlib.contextmanager

@@ -16,7 +16,7 @@ from audiocraft_mmd.losses import (
     mmd2_unbiased,
     scale_samples,
 )
-from audiocraft_mmd.solvers import MMDConfig, MMDConfigError
+from audiocraft_mmd.losses import MMDConfig, MMDConfigError
 
 pytestmark = pytest.mark.smoke
 

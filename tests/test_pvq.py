@@ -155,7 +155,7 @@ def test_builder_makes_pvq_from_its_block_and_leaves_the_rest_to_audiocraft():
 
 def test_config_error_for_n_q_not_dividing_the_dimension(data_overrides):
     from test_compression_mmd_solver import build
-    from audiocraft_mmd.solvers import MMDConfigError
+    from audiocraft_mmd.losses import MMDConfigError
     with pytest.raises(MMDConfigError) as error:
         build(*data_overrides, 'encodec.quantizer=pvq', 'pvq.n_q=3')
     message = str(error.value)

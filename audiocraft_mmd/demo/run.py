@@ -22,7 +22,7 @@ from ..experiments.xp import XP, epoch_schedule, locate_xps, reuse_text
 from ..planted.codec import PlantedSettings
 from ..planted.run import PLANTED_SCALES, PLANTED_SEEDS, run_planted
 from ..processes import default_jobs
-from ..solvers.mmd_config import MODES
+from ..losses import MODES
 from ..stats import Interval, paired_change
 
 PAPER_WEIGHT = 1e3  # the paper's; report names add `-weightW` for another weight

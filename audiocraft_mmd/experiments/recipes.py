@@ -6,6 +6,7 @@ change an argument's text or order and every finished XP of that recipe is train
 import typing as tp
 from pathlib import Path
 
+from ..lm_patterns import pattern_argv
 from .xp import UPDATES_PER_EPOCH, epoch_schedule
 
 CODEC_SOLVER = 'solver=compression/encodec_mmd_debug'
@@ -25,13 +26,6 @@ QUANTIZERS: tp.Dict[str, tp.List[str]] = {
     'pvq-dropout': ['encodec.quantizer=pvq', 'pvq.q_dropout=true'],
 }
 QUANTIZER_TYPE = {'rvq': 'rvq', 'pvq': 'pvq', 'pvq-dropout': 'pvq'}
-#: LM decoding patterns (as the Table 2 grid mmd.musicgen_small): delay predicts the K codes of a frame in one
-#: step, flatten one code per step (K times the steps, the joint distribution).
-PATTERN_ARGV = {
-    'delay': ['codebooks_pattern.modeling=delay'],
-    'flatten': ['codebooks_pattern.modeling=unroll', 'codebooks_pattern.unroll.flattening=[0,1,2,3]',
-                'codebooks_pattern.unroll.delays=[0,0,0,0]'],
-}
 
 
 def start_argv(steps: int = START_STEPS) -> tp.List[str]:
@@ -70,7 +64,7 @@ def codec_argv(manifests: tp.Mapping[str, Path], start: str, steps: int, weight:
 
 
 def lm_argv(codec_sig: str, manifests: tp.Mapping[str, Path], steps: int, pattern: str, seed: int) -> tp.List[str]:
-    """A debug LM of `PATTERN_ARGV` ``pattern`` trained ``steps`` steps on the tokens of the codec XP
+    """A debug LM of `lm_patterns.LM_PATTERNS` ``pattern`` trained ``steps`` steps on the tokens of the codec XP
     ``codec_sig`` over the train split of ``manifests``."""
     epochs, updates = epoch_schedule(steps)
     # the solver refuses a warm-up as long as the training
@@ -79,4 +73,4 @@ def lm_argv(codec_sig: str, manifests: tp.Mapping[str, Path], steps: int, patter
             f'datasource.train={manifests["train"]}', f'datasource.valid={manifests["valid"]}',
             'datasource.evaluate=null', 'datasource.generate=null', f'optim.epochs={epochs}',
             f'optim.updates_per_epoch={updates}', f'dataset.train.num_samples={updates * BATCH_SIZE}', *warmup,
-            *PATTERN_ARGV[pattern], f'seed={seed}']
+            *pattern_argv(pattern), f'seed={seed}']

@@ -18,11 +18,12 @@ from ..errors import ConfigurationError
 from ..experiments.cache import cached_figures
 from ..experiments.measure import failed_checks, measure
 from ..experiments.music import prepare_music
-from ..experiments.recipes import LM_SOLVER, PATTERN_ARGV, START_STEPS, codec_argv, lm_argv
+from ..experiments.recipes import LM_SOLVER, START_STEPS, codec_argv, lm_argv
 from ..experiments.runner import train_xps
 from ..experiments.seeds import seed_bars, seed_intervals
 from ..experiments.start import resolve_start, start_problems
 from ..experiments.xp import XP, epoch_schedule, locate_xps, reuse_text
+from ..lm_patterns import LM_PATTERNS
 from ..processes import default_jobs
 from ..stats import Interval, mean_interval
 
@@ -97,7 +98,7 @@ def lm_xps(codecs: tp.Dict[str, XP], manifests: tp.Dict[str, Path],
     xps = {}
     for tokenizer, codec in codecs.items():
         assert codec.folder is not None
-        for pattern in PATTERN_ARGV:
+        for pattern in LM_PATTERNS:
             for seed in range(settings.seeds):
                 xps[tokenizer, pattern, seed] = XP(f'{tokenizer} {pattern}', 0., seed,
                                                    lm_argv(codec.folder.name, manifests, settings.lm_steps, pattern,
@@ -331,7 +332,7 @@ def run_lm_gap(out: Path, cache: Path, audio: tp.Optional[Path] = None,
                  AudioClip(f'{tokenizer} reconstruction', write_wav(audio_dir / f'{tokenizer}-reconstruction.wav',
                                                                     reconstruction, codec.sample_rate)),
                  *(AudioClip(f'{pattern} LM, seed 0', audio_dir / f'{tokenizer}-{pattern}-lm.wav')
-                   for pattern in PATTERN_ARGV)]
+                   for pattern in LM_PATTERNS)]
         checks = codec_failures[tokenizer]
         sections.append(PageSection(tokenizer, f"codec XP {codec_xp.folder.name}; SI-SNR "
                                                f"{codec_figures[tokenizer]['sisnr_db']:.2f} dB, code ablation gap "

@@ -20,6 +20,7 @@ from .mmd import (
     scale_samples,
     select_frames,
 )
+from .config import MODES, MMDConfig, MMDConfigError
 from .sample_bank import SampleBank
 from .shrinkage import ShrinkageWatch
 
@@ -29,7 +30,10 @@ __all__ = [
     "Kernel",
     "KernelDiagnostics",
     "LinearKernel",
+    "MMDConfig",
+    "MMDConfigError",
     "MMDLoss",
+    "MODES",
     "MultiScaleGaussianKernel",
     "QuadraticKernel",
     "SCALES",

@@ -26,6 +26,9 @@ from ..alignment import ALIGNMENTS, CodeGroup, PatternConfig, check_alignment, c
 from .gather import gather_rows, local_gradient_scale
 from .kernels import Kernel, build_kernel, pairwise_sqdist
 
+if tp.TYPE_CHECKING:
+    from .config import MMDConfig
+
 __all__ = [
     "ALIGNMENTS",
     "MMDLoss",
@@ -497,6 +500,17 @@ class MMDLoss(nn.Module):
             ``scale="standardized"`` (blind to the latent's scale: what `ShrinkageWatch` compares the trained MMD
             with), else None. It draws nothing, so it changes no later draw.
     """
+
+    @classmethod
+    def from_config(cls, config: "MMDConfig", scale: tp.Optional[str] = None, collapse_check_every: int = 0,
+                    gather: tp.Optional[bool] = None) -> "MMDLoss":
+        """The loss of an `MMDConfig` (a solver's ``mmd:`` block); ``scale`` replaces ``mmd.scale`` (the
+        measurement compares codecs at fixed and standardized scales whatever they trained with) and ``gather``
+        ``mmd.gather`` (the codec meter gathers its macro-batches itself)."""
+        return cls(kernel=config.kernel, alignment=config.alignment, pattern=config.pattern,
+                   kernel_params=config.kernel_params, frames_per_item=config.frames_per_item,
+                   chunk_size=config.chunk_size, scale=config.scale if scale is None else scale,
+                   collapse_check_every=collapse_check_every, gather=config.gather if gather is None else gather)
 
     def __init__(self, kernel: tp.Union[str, Kernel] = "multiscale_gaussian", alignment: str = "delay",
                  kernel_params: tp.Optional[tp.Dict[str, tp.Any]] = None,

@@ -222,7 +222,7 @@ class CodecMeter:
                  seed: int = 0, alignments: tp.Sequence[str] = BUILTIN_ALIGNMENTS,
                  pattern: tp.Optional[PatternConfig] = None):
         from audiocraft.solvers import builders
-        from ..solvers.mmd_config import MMDConfig
+        from ..losses import MMDConfig, MMDLoss
         if model.num_codebooks < 2:
             raise ConfigurationError(f"The model has {model.num_codebooks} codebook: dependence between codebooks "
                                      "needs >= 2.")
@@ -235,9 +235,9 @@ class CodecMeter:
         self.sisnr = builders.get_loss('sisnr', losses).to(self.device)
         self.mmd_cfg = MMDConfig.from_cfg(cfg) if cfg is not None and cfg.get('mmd') is not None else MMDConfig()
         # the quantizers whose per-codebook vectors the MMD reads (RVQ, PVQ); others: dependence and audio only
-        self.rvq = isinstance(model, EncodecModel) and isinstance(model.quantizer, SUPPORTED)
-        self.mmd_loss = self.mmd_cfg.build_loss(scale='fixed', gather=False)
-        self.scale_free_loss = self.mmd_cfg.build_loss(scale='standardized', gather=False)
+        self.reads_vectors = isinstance(model, EncodecModel) and isinstance(model.quantizer, SUPPORTED)
+        self.mmd_loss = MMDLoss.from_config(self.mmd_cfg, scale='fixed', gather=False)
+        self.scale_free_loss = MMDLoss.from_config(self.mmd_cfg, scale='standardized', gather=False)
         self.macro_clips = macro_clips
         self.seed = seed
         self._generators = [torch.Generator().manual_seed(seed) for _ in range(2)]  # same draws for both MMDs
@@ -259,15 +259,14 @@ class CodecMeter:
     @torch.no_grad()
     def update(self, x: torch.Tensor) -> torch.Tensor:
         """Measure a batch of audio [B, C, L]; returns its reconstruction [B, C, L]."""
-        from ..quantization import codebook_vectors
+        from ..quantization import encode_latent, mmd_vectors
         model = self.model
         x = x.to(self.device)
-        if self.rvq:
+        if self.reads_vectors:
             assert isinstance(model, EncodecModel)
-            x_in, scale = model.preprocess(x)
-            emb = model.encoder(x_in)
+            emb, scale = encode_latent(model, x)
             codes = model.quantizer.encode(emb)  # [B, K, T]
-            self._pending.append(codebook_vectors(model.quantizer, emb, stream=self.mmd_cfg.stream).cpu())
+            self._pending.append(mmd_vectors(model.quantizer, emb, self.mmd_cfg.stream).cpu())
             self._sums['latent_sq'] += float(emb.double().pow(2).sum())
             self._sums['latent_n'] += emb.numel()
             if sum(v.shape[0] for v in self._pending) >= self.macro_clips:

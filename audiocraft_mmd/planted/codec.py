@@ -6,7 +6,7 @@ synthetic audio takes minutes per run before its codes mean anything, and a swee
 a few minutes on a CPU. What it shares with `CompressionMMDSolver`, so that what it shows is what the solver
 does: the quantizer's training forward (k-means init, EMA, dead-code expiry, commitment), the MMD's input
 (`audiocraft_mmd.quantization.mmd_vectors` on a re-encoded macro-batch kept by the solver's `MacroBatch`),
-the loss (`MMDConfig.build_loss`: every ``mmd.scale``, kernel and alignment, validated as the solver does),
+the loss (`MMDLoss.from_config`: every ``mmd.scale``, kernel and alignment, validated as the solver does),
 the MMD backward run on its own before the regular one and joined in the same optimizer step, or, with
 ``mmd.mode: bank``, the solver's `SampleBank` on the regular forward's latent; the solver's `ShrinkageWatch`;
 and draws from a generator of its own. Each point is one frame: latents are [B, 2, 1].
@@ -17,11 +17,10 @@ import typing as tp
 import torch
 from torch import nn
 
-from ..losses import SampleBank, ShrinkageWatch
+from ..losses import MMDConfig, MMDLoss, SampleBank, ShrinkageWatch
 from ..metrics.dependence import codebook_dependence
 from ..quantization import ProductVectorQuantizer, codebooks_initialised, latent_rms, mmd_vectors
 from ..solvers.macro_batch import MacroBatch
-from ..solvers.mmd_config import MMDConfig
 from .data import RotatedClusters
 
 QUANTIZERS = ('rvq', 'pvq')
@@ -156,7 +155,7 @@ def train_planted(weight: float, scale: str, seed: int, settings: PlantedSetting
     torch.manual_seed(seed)
     codec = PointCodec(settings.quantizer, settings.bins, settings.hidden)
     optimizer = torch.optim.Adam([*codec.encoder.parameters(), *codec.decoder.parameters()], lr=settings.lr)
-    loss_fn = config.build_loss(collapse_check_every=10)  # the solver's cadence
+    loss_fn = MMDLoss.from_config(config, collapse_check_every=10)  # the solver's cadence
     watch = ShrinkageWatch(scale)
     result = PlantedTraining(codec, [])
     data_rng = torch.Generator().manual_seed(seed)
@@ -229,7 +228,7 @@ def measure_planted(codec: PointCodec, settings: PlantedSettings = PlantedSettin
     vectors = mmd_vectors(codec.quantizer, emb[:settings.mmd_points], 'quantized', rng)
     mmds = {}
     for key, scale in (('mmd', 'fixed'), ('mmd_scale_free', 'standardized'), ('mmd_median', 'median')):
-        loss = MMDConfig(alignment=settings.alignment, scale=scale).build_loss()
+        loss = MMDLoss.from_config(MMDConfig(alignment=settings.alignment, scale=scale))
         mmds[key] = float(loss(vectors, generator=torch.Generator().manual_seed(TEST_SEED)))
     variance = settings.data.variance
     return {

@@ -114,20 +114,31 @@ def latent_rms(emb: torch.Tensor) -> float:
     return float(emb.detach().double().pow(2).mean().sqrt())
 
 
+def encode_latent(model: tp.Any, x: torch.Tensor) -> tp.Tuple[torch.Tensor, tp.Optional[torch.Tensor]]:
+    """The encoder output [B, D, T] of an EnCodec ``model`` for audio ``x`` [B, C, L], and the scale its
+    ``preprocess`` returns (None unless the model renormalizes): what ``EncodecModel.encode`` computes before
+    quantizing, through its public ``preprocess`` and ``encoder``."""
+    x, scale = model.preprocess(x)
+    return model.encoder(x), scale
+
+
 def mmd_vectors(quantizer: tp.Union[ResidualVectorQuantizer, ProductVectorQuantizer], emb: torch.Tensor,
-                stream: str, generator: torch.Generator) -> torch.Tensor:
-    """The per-codebook vectors the MMD trains on, from an encoder output ``emb`` [B, D, T].
+                stream: str, generator: tp.Optional[torch.Generator] = None) -> torch.Tensor:
+    """The per-codebook vectors the MMD reads, from an encoder output ``emb`` [B, D, T] (`encode_latent`).
 
     `codebook_vectors` of every codebook (the codes before dropout); with quantizer dropout (the quantizer's
     ``q_dropout``) and gradients on, only the codebooks a dropout draw from ``generator`` keeps for an item
-    carry gradient (`dropout_gradient_mask`). The one path from encoder output to MMD input, used by the
-    MMD solver and by the planted-dependence experiment.
+    carry gradient (`dropout_gradient_mask`; ``generator`` is needed only then). The one path from encoder
+    output to MMD input, used by the MMD solver, the codec meter and the planted-dependence experiment.
 
     Returns:
         RVQ: [B, K, D, T]; PVQ: [B, K, D/K, T].
     """
     vectors = codebook_vectors(quantizer, emb, stream=stream)
     if quantizer.q_dropout and torch.is_grad_enabled():
+        if generator is None:
+            raise ValueError("mmd_vectors with quantizer dropout and gradients on draws which codebooks carry "
+                             "gradient: pass a generator.")
         keep = dropout_gradient_mask(vectors.shape[0], vectors.shape[1], generator)
         vectors = mask_gradient(vectors, keep)
     return vectors

@@ -17,12 +17,12 @@ from audiocraft.solvers.compression import CompressionSolver
 from ..alignment import pattern_problem
 from ..compat import safe_checkpoint_state
 from ..errors import choice_problem, raise_all, run_checks
-from ..losses import SampleBank, ShrinkageWatch
+from ..losses import MMDConfig, MMDConfigError, MMDLoss, SampleBank, ShrinkageWatch
 from ..models import builders as plugin_builders
-from ..quantization import SUPPORTED, ProductVectorQuantizer, codebooks_initialised, latent_rms, mmd_vectors
+from ..quantization import SUPPORTED, ProductVectorQuantizer, codebooks_initialised, encode_latent, latent_rms, \
+    mmd_vectors
 from .finite import describe_non_finite, non_finite_loss_error, non_finite_metrics
 from .macro_batch import MacroBatch
-from .mmd_config import MMDConfig, MMDConfigError
 from .resume import ExactResume
 from .stages import SkipNullSplitStages
 
@@ -59,9 +59,9 @@ class CompressionMMDSolver(ExactResume, SkipNullSplitStages, CompressionSolver):
     def __init__(self, cfg: omegaconf.DictConfig):
         self.mmd_cfg = MMDConfig.from_cfg(cfg)
         super().__init__(cfg)
-        num_codebooks = self._rvq_codebooks()
+        num_codebooks = self._quantizer_codebooks()
         self.mmd_cfg.check_model(num_codebooks, self._frames_per_clip(), cfg.dataset.batch_size)
-        self.mmd_loss = self.mmd_cfg.build_loss(collapse_check_every=10)
+        self.mmd_loss = MMDLoss.from_config(self.mmd_cfg, collapse_check_every=10)
         # warns once if the trained MMD falls tenfold while the scale-free one does not (not checkpointed: after a
         # resume it compares with the resumed run's first MMD steps; it changes no training state)
         self.shrinkage = ShrinkageWatch(self.mmd_cfg.scale)
@@ -129,7 +129,7 @@ class CompressionMMDSolver(ExactResume, SkipNullSplitStages, CompressionSolver):
         model = CompressionMMDSolver.model_from_checkpoint(checkpoint_path, device)
         return audiocraft_builders.get_wrapped_compression_model(model, cfg)
 
-    def _rvq_codebooks(self) -> int:
+    def _quantizer_codebooks(self) -> int:
         """K of the model's quantizer (an RVQ or a PVQ)."""
         if not isinstance(self.model, EncodecModel) or not isinstance(self.model.quantizer, SUPPORTED):
             raise MMDConfigError(f"compression_model={self.cfg.compression_model} is not supported by the MMD "
@@ -323,8 +323,7 @@ class CompressionMMDSolver(ExactResume, SkipNullSplitStages, CompressionSolver):
         return {**meter.result().to_metrics(), **visqol_metrics}
 
     def _encode(self, x: torch.Tensor) -> torch.Tensor:
-        x, _ = self.model.preprocess(x)
-        return self.model.encoder(x)
+        return encode_latent(self.model, x)[0]
 
 
 class _AddGradientOnce:

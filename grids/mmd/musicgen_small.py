@@ -12,18 +12,11 @@ import os
 
 from audiocraft.environment import AudioCraftEnvironment
 
+from audiocraft_mmd.lm_patterns import LM_PATTERNS
 from audiocraft_mmd.slurm import xp_slurm_resources
 
 from ._codecs import TABLE2_CODECS, codec_dset, codec_signature
 from ._explorers import MusicGenMMDExplorer
-
-#: LM decoding patterns: delay predicts the K codebooks of a step together (K-1 frames apart),
-#: flatten predicts one token per step (K times more steps, the joint distribution).
-PATTERNS = {
-    'delay': {'codebooks_pattern.modeling': 'delay'},
-    'flatten': {'codebooks_pattern.modeling': 'unroll', 'codebooks_pattern.unroll.flattening': [0, 1, 2, 3],
-                'codebooks_pattern.unroll.delays': [0, 0, 0, 0]},
-}
 
 #: Table 2 rows: (tokenizer, pattern).
 TABLE2 = [
@@ -46,4 +39,4 @@ def explorer(launcher):
 
     for tokenizer, pattern in TABLE2:
         sig = codec_signature(TABLE2_CODECS[tokenizer])
-        launcher({'compression_model_checkpoint': f'//sig/{sig}', **PATTERNS[pattern]})
+        launcher({'compression_model_checkpoint': f'//sig/{sig}', **LM_PATTERNS[pattern]})

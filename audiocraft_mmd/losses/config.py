@@ -1,4 +1,5 @@
-"""The ``mmd:`` block of a solver config: typed, validated once when the solver is built."""
+"""The ``mmd:`` block of a solver config, next to the loss it builds: typed, validated once when the solver (or the
+meter, or the planted experiment) is built; `MMDLoss.from_config` makes its loss."""
 from dataclasses import dataclass, fields
 import math
 import typing as tp
@@ -7,7 +8,8 @@ import omegaconf
 
 from ..alignment import ALIGNMENTS, CodeGroup, aligned_length, code_groups, pattern_problem
 from ..errors import ConfigurationError, choice_problem, nearest_key, raise_all
-from ..losses import KERNELS, SCALES, MMDLoss, build_kernel
+from .kernels import KERNELS, build_kernel
+from .mmd import SCALES
 from ..quantization import STREAMS
 
 
@@ -118,17 +120,6 @@ class MMDConfig:
         if (problem := choice_problem('mmd.scale', self.scale, SCALES)) is not None:
             problems.append(problem)
         return [MMDConfigError(p) for p in problems]
-
-    def build_loss(self, scale: tp.Optional[str] = None, collapse_check_every: int = 0,
-                   gather: tp.Optional[bool] = None) -> MMDLoss:
-        """The `MMDLoss` of these settings; ``scale`` replaces ``mmd.scale`` (the measurement compares
-        codecs at fixed and standardized scales whatever they trained with) and ``gather`` ``mmd.gather``
-        (the codec meter gathers its macro-batches itself)."""
-        return MMDLoss(kernel=self.kernel, alignment=self.alignment, pattern=self.pattern,
-                       kernel_params=self.kernel_params,
-                       frames_per_item=self.frames_per_item, chunk_size=self.chunk_size,
-                       scale=self.scale if scale is None else scale, collapse_check_every=collapse_check_every,
-                       gather=self.gather if gather is None else gather)
 
     def frames_used(self, num_frames: int, num_codebooks: int) -> int:
         """Aligned frames per clip that enter the MMD, for clips of ``num_frames`` frames (the fewest over
