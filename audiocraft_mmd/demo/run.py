@@ -13,12 +13,12 @@ from pathlib import Path
 from ..errors import ConfigurationError, choice_problem
 from ..experiments.measure import FIGURES, failed_checks, measure
 from ..experiments.music import prepare_music
-from ..experiments.recipes import CODEC_SOLVER, QUANTIZERS, START_STEPS, codec_argv, mmd_argv
+from ..experiments.recipes import CODEC_SOLVER, QUANTIZERS, START_STEPS, codec_xp, mmd_argv
 from ..experiments.runner import train_xps
 from ..experiments.seeds import seed_bars, seed_intervals
 from ..experiments.start import resolve_start, start_problems
 from ..experiments.verdict import verdict
-from ..experiments.xp import XP, epoch_schedule, locate_xps, reuse_text
+from ..experiments.xp import XP, locate_xps, reuse_text
 from ..planted.codec import PlantedSettings
 from ..planted.run import PLANTED_SCALES, PLANTED_SEEDS, run_planted
 from ..processes import default_jobs
@@ -170,11 +170,9 @@ def demo_xps(manifests: tp.Dict[str, Path], start: str, settings: DemoSettings) 
 
     Weight-0 XPs name only their weight (`recipes.mmd_argv`), so the cells of a search share them.
     """
-    epochs, updates = epoch_schedule(settings.steps)
-    return [XP(label_of(weight, settings.sweep), weight, seed,
-               codec_argv(manifests, start, settings.steps, weight, seed, scale=settings.scale,
-                          quantizer=settings.quantizer, num_batches=settings.num_batches, mode=settings.mode),
-               epochs * updates, epochs)
+    return [codec_xp(label_of(weight, settings.sweep), manifests, start, settings.steps, weight, seed,
+                     scale=settings.scale, quantizer=settings.quantizer, num_batches=settings.num_batches,
+                     mode=settings.mode)
             for weight in settings.weights for seed in range(settings.seeds)]
 
 

@@ -7,7 +7,7 @@ import typing as tp
 from pathlib import Path
 
 from ..lm_patterns import pattern_argv
-from .xp import UPDATES_PER_EPOCH, epoch_schedule
+from .xp import UPDATES_PER_EPOCH, XP, epoch_schedule
 
 CODEC_SOLVER = 'solver=compression/encodec_mmd_debug'
 LM_SOLVER = 'solver=musicgen/mmd_debug'
@@ -63,6 +63,14 @@ def codec_argv(manifests: tp.Mapping[str, Path], start: str, steps: int, weight:
             *mmd_argv(weight, scale, num_batches, mode), f'seed={seed}']
 
 
+def codec_xp(label: str, manifests: tp.Mapping[str, Path], start: str, steps: int, weight: float, seed: int,
+             **options: tp.Any) -> XP:
+    """The XP of `codec_argv` (``options``: its keyword arguments), with its length in steps and epochs."""
+    epochs, updates = epoch_schedule(steps)
+    return XP(label, weight, seed, codec_argv(manifests, start, steps, weight, seed, **options), epochs * updates,
+              epochs)
+
+
 def lm_argv(codec_sig: str, manifests: tp.Mapping[str, Path], steps: int, pattern: str, seed: int) -> tp.List[str]:
     """A debug LM of `lm_patterns.LM_PATTERNS` ``pattern`` trained ``steps`` steps on the tokens of the codec XP
     ``codec_sig`` over the train split of ``manifests``."""
@@ -74,3 +82,9 @@ def lm_argv(codec_sig: str, manifests: tp.Mapping[str, Path], steps: int, patter
             'datasource.evaluate=null', 'datasource.generate=null', f'optim.epochs={epochs}',
             f'optim.updates_per_epoch={updates}', f'dataset.train.num_samples={updates * BATCH_SIZE}', *warmup,
             *pattern_argv(pattern), f'seed={seed}']
+
+
+def lm_xp(label: str, codec_sig: str, manifests: tp.Mapping[str, Path], steps: int, pattern: str, seed: int) -> XP:
+    """The XP of `lm_argv` (weight 0: an LM trains no MMD), with its length in steps and epochs."""
+    epochs, updates = epoch_schedule(steps)
+    return XP(label, 0., seed, lm_argv(codec_sig, manifests, steps, pattern, seed), epochs * updates, epochs)

@@ -18,11 +18,11 @@ from ..errors import ConfigurationError
 from ..experiments.cache import cached_figures
 from ..experiments.measure import failed_checks, measure
 from ..experiments.music import prepare_music
-from ..experiments.recipes import LM_SOLVER, START_STEPS, codec_argv, lm_argv
+from ..experiments.recipes import LM_SOLVER, START_STEPS, codec_xp, lm_xp
 from ..experiments.runner import train_xps
 from ..experiments.seeds import seed_bars, seed_intervals
 from ..experiments.start import resolve_start, start_problems
-from ..experiments.xp import XP, epoch_schedule, locate_xps, reuse_text
+from ..experiments.xp import XP, locate_xps, reuse_text
 from ..lm_patterns import LM_PATTERNS
 from ..processes import default_jobs
 from ..stats import Interval, mean_interval
@@ -78,31 +78,26 @@ class LMGapSettings:
 def tokenizer_xps(manifests: tp.Dict[str, Path], start: str, settings: LMGapSettings) -> tp.Dict[str, XP]:
     """{tokenizer: codec XP}: the baseline and the EnCodec-MMD matched to the parallel and to the delay pattern, at
     ``codec_seed``. A demo run with the same ``--quantizer``, ``--start`` and ``--start-steps`` trained the baseline
-    and MMD-delay (the same `recipes.codec_argv` at the demo's scale): they are reused."""
-    epochs, updates = epoch_schedule(settings.codec_steps)
-
+    and MMD-delay (the same `recipes.codec_xp` at the demo's scale): they are reused."""
     def codec(label: str, weight: float, alignment: str) -> XP:
-        argv = codec_argv(manifests, start, settings.codec_steps, weight, settings.codec_seed, alignment=alignment,
-                          quantizer=settings.quantizer, num_batches=settings.num_batches)
-        return XP(label, weight, settings.codec_seed, argv, epochs * updates, epochs)
+        return codec_xp(label, manifests, start, settings.codec_steps, weight, settings.codec_seed,
+                        alignment=alignment, quantizer=settings.quantizer, num_batches=settings.num_batches)
 
-    return {'baseline': codec('baseline', 0., 'delay'), 'MMD-parallel': codec('MMD-parallel', settings.weight,
-                                                                               'parallel'),
+    return {'baseline': codec('baseline', 0., 'delay'),
+            'MMD-parallel': codec('MMD-parallel', settings.weight, 'parallel'),
             'MMD-delay': codec('MMD-delay', settings.weight, 'delay')}
 
 
 def lm_xps(codecs: tp.Dict[str, XP], manifests: tp.Dict[str, Path],
            settings: LMGapSettings) -> tp.Dict[tp.Tuple[str, str, int], XP]:
     """{(tokenizer, pattern, seed): LM XP}: the same LM size, steps, data and seeds for every pattern."""
-    epochs, updates = epoch_schedule(settings.lm_steps)
     xps = {}
     for tokenizer, codec in codecs.items():
         assert codec.folder is not None
         for pattern in LM_PATTERNS:
             for seed in range(settings.seeds):
-                xps[tokenizer, pattern, seed] = XP(f'{tokenizer} {pattern}', 0., seed,
-                                                   lm_argv(codec.folder.name, manifests, settings.lm_steps, pattern,
-                                                           seed), epochs * updates, epochs)
+                xps[tokenizer, pattern, seed] = lm_xp(f'{tokenizer} {pattern}', codec.folder.name, manifests,
+                                                      settings.lm_steps, pattern, seed)
     return xps
 
 
@@ -297,18 +292,18 @@ def run_lm_gap(out: Path, cache: Path, audio: tp.Optional[Path] = None,
     codec_figures = {}
     codec_failures: tp.Dict[str, tp.List[str]] = {}  # the working-codec checks each tokenizer fails
     sections = []
-    for tokenizer, codec_xp in codecs.items():
-        assert codec_xp.folder is not None
-        codec_file = codec_xp.folder / 'checkpoint.th'
+    for tokenizer, tokenizer_xp in codecs.items():
+        assert tokenizer_xp.folder is not None
+        codec_file = tokenizer_xp.folder / 'checkpoint.th'
         codec_figures[tokenizer] = measure(codec_file, manifests['evaluate'], CODEC_SEGMENT_SECONDS,
                                            desc=f'measuring {tokenizer}',
-                                           cache=codec_xp.folder / 'demo_measurement.json')
+                                           cache=tokenizer_xp.folder / 'demo_measurement.json')
         codec_failures[tokenizer] = failed_checks([{**codec_figures[tokenizer], 'seed': settings.codec_seed}])
         codec, _ = load_codec(codec_file)
         mine = {(pattern, seed): xp for (name, pattern, seed), xp in lms.items() if name == tokenizer}
         if lm_duration is None:
             lm_duration = float(_lm_segment_duration(next(iter(mine.values()))))
-        tokens_file = codec_xp.folder / f'lm_gap_tokens_{lm_duration:g}s_{settings.max_segments}.pt'
+        tokens_file = tokenizer_xp.folder / f'lm_gap_tokens_{lm_duration:g}s_{settings.max_segments}.pt'
         if tokens_file.is_file():
             held_out = torch.load(tokens_file)
         else:
@@ -334,7 +329,7 @@ def run_lm_gap(out: Path, cache: Path, audio: tp.Optional[Path] = None,
                  *(AudioClip(f'{pattern} LM, seed 0', audio_dir / f'{tokenizer}-{pattern}-lm.wav')
                    for pattern in LM_PATTERNS)]
         checks = codec_failures[tokenizer]
-        sections.append(PageSection(tokenizer, f"codec XP {codec_xp.folder.name}; SI-SNR "
+        sections.append(PageSection(tokenizer, f"codec XP {tokenizer_xp.folder.name}; SI-SNR "
                                                f"{codec_figures[tokenizer]['sisnr_db']:.2f} dB, code ablation gap "
                                                f"{codec_figures[tokenizer]['code_ablation_gap_db']:.1f} dB; "
                                                f"working-codec checks: {'; '.join(checks) or 'all passed'}",
