@@ -19,10 +19,10 @@ from ..experiments.seeds import seed_bars, seed_intervals
 from ..experiments.start import resolve_start, start_problems
 from ..experiments.verdict import verdict
 from ..experiments.xp import XP, locate_xps, reuse_text
+from ..losses import MODES
 from ..planted.codec import PlantedSettings
 from ..planted.run import PLANTED_SCALES, PLANTED_SEEDS, run_planted
 from ..processes import default_jobs
-from ..losses import MODES
 from ..stats import Interval, paired_change
 
 PAPER_WEIGHT = 1e3  # the paper's; report names add `-weightW` for another weight
