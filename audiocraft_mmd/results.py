@@ -337,7 +337,8 @@ def lm_gap_table(report: dict) -> str:
     """One row per tokenizer of an lm-gap report: its codec figures and checks, the NLL of its codebook marginals,
     how far each LM is below them, and the gap delay - flatten (bits per frame, mean ± 95 % over LM seeds)."""
     head = ("| tokenizer | delay-aligned I (%) | SI-SNR (dB) | working-codec checks | marginals (bits/frame) | "
-            "delay LM below the marginals | flatten LM below the marginals | gap delay - flatten (bits/frame) |")
+            "delay LM below the marginals | flatten LM below the marginals | gap delay - flatten (bits/frame) | "
+            "best state at step, delay / flatten |")
     lines = [head, '|' + '---|' * head.count(' | ') + '---|']
     for tokenizer, runs in report['runs'].items():
         codec = report['codecs'][tokenizer]
@@ -347,8 +348,19 @@ def lm_gap_table(report: dict) -> str:
         lines.append(f"| {tokenizer} | {codec['tc_percent_delay']:.3f} | {codec['sisnr_db']:.2f} | "
                      f"{'; '.join(failed) or 'all pass'} | {figures['marginal_bits'].mean:.3f} | "
                      f"{_bold(figures['delay_gain_bits'], '.3f')} | {_bold(figures['flatten_gain_bits'], '.3f')} | "
-                     f"{_bold(figures['gap_bits'], '.3f')} |")
+                     f"{_bold(figures['gap_bits'], '.3f')} | {_best_steps(runs)} |")
     return '\n'.join(lines)
+
+
+def _best_steps(runs: tp.Sequence[dict]) -> str:
+    """The training steps of the delay and the flatten LMs' best states over the seeds (``200-300 / 600``), or
+    ``-`` for a report written before lm-gap recorded them."""
+    def span(key: str) -> str:
+        steps = sorted({run[key] for run in runs})
+        return f"{steps[0]}" if len(steps) == 1 else f"{steps[0]}-{steps[-1]}"
+    if not all('delay_best_step' in run for run in runs):
+        return '-'
+    return f"{span('delay_best_step')} / {span('flatten_best_step')}"
 
 
 def lm_gap_section(results: Path) -> str:
@@ -366,7 +378,9 @@ def lm_gap_section(results: Path) -> str:
         "one step (a product of conditionals), so once both are trained the gap delay - flatten is what parallel "
         "prediction loses on those tokens; the paper's Table 2 predicts gap(MMD-delay) < gap(MMD-parallel) <= "
         "gap(baseline). Figures: mean ± 95 % half-interval over the LM seeds, bold when the interval excludes 0; "
-        "an LM that is not below the NLL of the codebook marginals learned nothing beyond them.",
+        "an LM that is not below the NLL of the codebook marginals learned nothing beyond them. Each LM is measured "
+        "in its best state (the epoch of lowest valid cross-entropy, as AudioCraft's MusicGen solver keeps it); the "
+        "last column gives those epochs' training steps over the seeds.",
     ]
     for path in reports:
         report = json.loads(path.read_text())

@@ -121,6 +121,7 @@ def test_lm_gap_end_to_end_on_the_quick_demos_codecs(quick_demo, tracks):
             assert sum(run['gap_bits_per_codebook']) == pytest.approx(run['gap_bits'], abs=1e-9)
             assert run['gap_percent'] == pytest.approx(100 * run['gap_bits'] / run['flatten_bits'])
             assert (run['delay_steps'], run['flatten_steps']) == (50 + 3, 4 * 50)  # 1 s at 50 Hz, K = 4
+            assert run['delay_best_step'] == run['flatten_best_step'] == 4  # one epoch of 4 steps: its state
             assert run['positions'] == 4 * 4 * 100 - 4 * (0 + 1 + 2 + 3)  # 4 segments of 2 s, delay's last frames
         summary = report['summary'][tokenizer]['gap_bits']
         assert summary['n'] == 2 and summary['low'] <= summary['mean'] <= summary['high']

@@ -11,7 +11,7 @@ from audiocraft_mmd.stats import Interval
 
 
 def _run(nll: torch.Tensor, mask: torch.Tensor) -> dict:
-    return {'nll': nll, 'mask': mask, 'steps': 1, 'seconds_per_audio_second': 0.1, 'params': 10}
+    return {'nll': nll, 'mask': mask, 'steps': 1, 'seconds_per_audio_second': 0.1, 'params': 10, 'best_step': 5}
 
 
 def test_gap_is_taken_over_the_positions_both_patterns_predict():
@@ -119,3 +119,15 @@ def test_lm_gap_quantizer_trains_the_demos_codecs_of_that_quantizer_and_names_it
         LMGapSettings(quantizer='pvq').validate()  # the shipped start codec is an RVQ
     with pytest.raises(ConfigurationError, match='--start-steps 4000 trains a start codec: it needs --start train'):
         LMGapSettings(start_steps=4000).validate()
+
+
+def test_best_step_is_the_last_epoch_of_lowest_valid_loss(tmp_path):
+    """The state AudioCraft keeps as best_state: the epoch whose valid ce is lowest, the later one on a tie."""
+    import json
+    from audiocraft_mmd.experiments.xp import XP
+    xp = XP('lm', 0., 0, [], steps=200, epochs=4, folder=tmp_path)
+    history = [{'valid': {'ce': ce}} for ce in (4.1, 4.0, 4.05, 4.0)]
+    (tmp_path / 'history.json').write_text(json.dumps(history))
+    assert xp.best_step() == 200
+    (tmp_path / 'history.json').write_text(json.dumps(history[:3]))
+    assert xp.best_step() == 100

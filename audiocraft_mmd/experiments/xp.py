@@ -24,6 +24,14 @@ class XP:
         history = None if self.folder is None else self.folder / 'history.json'
         return len(json.loads(history.read_text())) if history is not None and history.is_file() else 0
 
+    def best_step(self, stage: str = 'valid', metric: str = 'ce') -> int:
+        """The step at the end of the epoch whose ``stage`` ``metric`` is the lowest in the XP's history (the last
+        such epoch on a tie): the state an AudioCraft solver with that best metric keeps as ``best_state``."""
+        assert self.folder is not None
+        scores = [epoch[stage][metric] for epoch in json.loads((self.folder / 'history.json').read_text())]
+        best = max(i for i, score in enumerate(scores) if score == min(scores))
+        return (best + 1) * (self.steps // self.epochs)
+
     @property
     def finished(self) -> bool:
         """The XP has run all its epochs (its history holds them): nothing to train."""

@@ -103,7 +103,8 @@ def lm_xps(codecs: tp.Dict[str, XP], manifests: tp.Dict[str, Path],
 
 def measure_lm(lm_folder: Path, codec: CompressionModel, held_out: torch.Tensor, settings: LMGapSettings,
                wav_path: tp.Optional[Path], seed: int) -> dict:
-    """Held-out NLL per position of one LM (stored beside its checkpoint) and one generation, cached in
+    """Held-out NLL per position of one LM in its best state (the epoch of lowest valid cross-entropy, which
+    AudioCraft's MusicGen solver keeps as ``best_state``) and one generation, stored beside its checkpoint in
     ``lm_gap_measurement.json`` + ``lm_gap_nll.pt``."""
     from .audio import write_wav
     from .measure import generate, token_nll_bits
@@ -140,6 +141,7 @@ def gap_figures(delay: dict, flatten: dict) -> dict:
     figures['gap_percent'] = 100 * figures['gap_bits'] / figures['flatten_bits']
     figures['gap_bits_per_codebook'] = [d - f for d, f in zip(per_codebook['delay'], per_codebook['flatten'])]
     for pattern, run in (('delay', delay), ('flatten', flatten)):
+        figures[f'{pattern}_best_step'] = run['best_step']
         figures[f'{pattern}_steps'] = run['steps']
         figures[f'{pattern}_seconds_per_audio_second'] = run['seconds_per_audio_second']
     figures['params'] = delay['params']
@@ -161,6 +163,8 @@ ROWS = [  # (key, label, format)
     ('flatten_gain_bits', 'flatten LM below the marginals (bits/frame)', '.3f'),
     ('gap_bits', 'gap delay - flatten (bits/frame)', '.3f'),
     ('gap_percent', 'gap (% of flatten)', '.2f'),
+    ('delay_best_step', 'training step of the best state, delay', '.0f'),
+    ('flatten_best_step', 'training step of the best state, flatten', '.0f'),
     ('delay_steps', 'LM steps, delay', '.0f'),
     ('flatten_steps', 'LM steps, flatten', '.0f'),
     ('delay_seconds_per_audio_second', 'generation s per s of audio, delay', '.2f'),
@@ -313,7 +317,8 @@ def run_lm_gap(out: Path, cache: Path, audio: tp.Optional[Path] = None,
         for (pattern, seed), xp in mine.items():
             assert xp.folder is not None
             wav = audio_dir / f'{tokenizer}-{pattern}-lm.wav' if seed == 0 else None
-            measured[pattern, seed] = measure_lm(xp.folder, codec, held_out, settings, wav, seed)
+            measured[pattern, seed] = {**measure_lm(xp.folder, codec, held_out, settings, wav, seed),
+                                       'best_step': xp.best_step()}
         marginal = sum(marginal_bits_per_codebook(held_out))
         runs[tokenizer] = [{**with_marginals(gap_figures(measured[('delay', seed)], measured[('flatten', seed)]),
                                              marginal), 'seed': seed,
