@@ -81,11 +81,15 @@ def music_cells(folder: Path) -> tp.List[MusicCell]:
     return sorted(cells, key=lambda cell: cell.sort_key)
 
 
+def _bold(interval: Interval, spec: str) -> str:
+    """``mean ± half-width``, bold when the 95 % interval excludes 0."""
+    text = interval.format(spec)
+    return f"**{text}**" if interval.excludes_zero() else text
+
+
 def _change(base: tp.Sequence[dict], runs: tp.Sequence[dict], key: str, spec: str) -> str:
     """The paired change ``mean ± half-width``, bold when its 95 % interval excludes 0."""
-    change = paired_change(base, runs, key)
-    text = change.format(spec)
-    return f"**{text}**" if change.excludes_zero() else text
+    return _bold(paired_change(base, runs, key), spec)
 
 
 def _relative(base: tp.Sequence[dict], runs: tp.Sequence[dict], key: str) -> str:
@@ -325,12 +329,6 @@ def music_section(results: Path) -> str:
     if detectable is not None:
         parts += ['', "### What the measurement can detect", '', detectable_text(detectable, cells)]
     return '\n'.join(parts)
-
-
-def _bold(interval: Interval, spec: str) -> str:
-    """``mean ± half-width``, bold when the 95 % interval excludes 0."""
-    text = interval.format(spec)
-    return f"**{text}**" if interval.excludes_zero() else text
 
 
 def lm_gap_table(report: dict) -> str:

@@ -104,10 +104,6 @@ class DemoSettings:
         """The overrides of ``--quantizer`` (none for the default RVQ, so its XPs keep their signatures)."""
         return list(QUANTIZERS[self.quantizer])
 
-    def mmd_argv(self, weight: float) -> tp.List[str]:
-        """`recipes.mmd_argv` of a codec of ``weight`` with these settings' scale, num_batches and mode."""
-        return mmd_argv(weight, self.scale, self.num_batches, self.mode)
-
     @property
     def report_name(self) -> str:
         """``report-SCALE`` (``sweep-SCALE``), with the quantizer before the scale when it is not the RVQ, and
@@ -150,13 +146,9 @@ class DemoSettings:
             problems.append(f"--num-batches must be >= 1 (mmd.num_batches), got {self.num_batches}")
         if self.mode is not None and (problem := choice_problem('--mode', self.mode, MODES, sep=' ')) is not None:
             problems.append(problem.rstrip('.'))
-        problems += self.start_problems()
+        problems += start_problems(self.start, self.start_steps, self.quantizer)
         if problems:
             raise ConfigurationError('; '.join(problems) + '.')
-
-    def start_problems(self) -> tp.List[str]:
-        """What is wrong with ``--start``, ``--start-steps`` and ``--quantizer`` together (`start.start_problems`)."""
-        return start_problems(self.start, self.start_steps, self.quantizer)
 
 
 def label_of(weight: float, sweep: bool) -> str:
@@ -279,7 +271,8 @@ def run_demo(out: Path, cache: Path, audio: tp.Optional[Path] = None,
     xps = demo_xps(manifests, start, settings)
     weights = ', '.join(f'{w:g}' for w in settings.weights)
     locate_xps(xps, out / 'dora')
-    schedule = ''.join(f', {arg}' for arg in settings.mmd_argv(1.)[2:])  # mmd.num_batches, mmd.mode if given
+    # mmd.num_batches, mmd.mode if given
+    schedule = ''.join(f', {arg}' for arg in mmd_argv(1., settings.scale, settings.num_batches, settings.mode)[2:])
     print(f"Fine-tuning {len(xps)} {settings.quantizer} codecs{reuse_text(xps)} from the {start_text}: MMD weights "
           f"{weights} (scale {settings.scale}, delay alignment{schedule}), seeds 0-{settings.seeds - 1}, "
           f"{xps[0].steps} steps each, {settings.jobs} at a time; XPs in {out / 'dora'}", flush=True)
