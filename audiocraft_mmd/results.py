@@ -16,6 +16,7 @@ import typing as tp
 from dataclasses import dataclass
 from pathlib import Path
 
+from .experiments.seeds import seed_intervals
 from .experiments.verdict import MSSPEC_TOLERANCE
 from .stats import Interval, mean_interval, paired_change
 
@@ -341,8 +342,8 @@ def lm_gap_table(report: dict) -> str:
     for tokenizer, runs in report['runs'].items():
         codec = report['codecs'][tokenizer]
         failed = [check['name'] for check in codec['checks'] if not check['passed']]
-        figures = {key: mean_interval([run[key] for run in runs])  # the marginals: one value, the tokens'
-                   for key in ('marginal_bits', 'delay_gain_bits', 'flatten_gain_bits', 'gap_bits')}
+        # the marginals: one value, the tokens'
+        figures = seed_intervals(runs, ('marginal_bits', 'delay_gain_bits', 'flatten_gain_bits', 'gap_bits'))
         lines.append(f"| {tokenizer} | {codec['tc_percent_delay']:.3f} | {codec['sisnr_db']:.2f} | "
                      f"{'; '.join(failed) or 'all pass'} | {figures['marginal_bits'].mean:.3f} | "
                      f"{_bold(figures['delay_gain_bits'], '.3f')} | {_bold(figures['flatten_gain_bits'], '.3f')} | "
