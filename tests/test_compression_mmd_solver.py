@@ -151,6 +151,16 @@ def test_missing_dataset_is_named(dataset):
         build(f'datasource.train={dataset["train"]}', 'datasource.valid=/nonexistent')
 
 
+def test_continue_from_without_an_encodec_stops_before_anything_is_built(data_overrides, tmp_path):
+    from audiocraft_mmd.errors import ConfigurationError, MissingDataError
+    corrupt = tmp_path / 'start.th'
+    corrupt.write_bytes(b'not a checkpoint')
+    with pytest.raises(ConfigurationError, match=f'continue_from=//pretrained/{corrupt}: .*{corrupt}'):
+        build(*data_overrides, f'continue_from=//pretrained/{corrupt}')
+    with pytest.raises(MissingDataError, match=r'continue_from=//sig/0000000: No compression model at //sig/0000000'):
+        build(*data_overrides, 'continue_from=//sig/0000000')
+
+
 def test_pattern_alignment_trains_and_measures_the_codes_its_lm_predicts_together(data_overrides):
     """mmd.alignment=pattern with unroll flattening [0, 0, 1, 1]: one MMD per group of codes, and the
     codec meter reports the dependence within those groups next to delay and parallel."""

@@ -2,7 +2,6 @@
 per-codebook vectors, the plugin builder, and a tiny PVQ-dropout codec trained, loaded, exported, measured
 and used as an LM tokenizer."""
 import copy
-import inspect
 
 import pytest
 import torch
@@ -118,39 +117,35 @@ def test_codebook_vectors_needs_initialised_codebooks():
 
 
 def test_the_private_audiocraft_internals_the_plugin_relies_on():
-    """codebook_vectors reads VectorQuantization's _preprocess/_postprocess/_codebook; MusicGenMMDSolver.build_model
-    rebinds the CompressionSolver name of audiocraft.solvers.musicgen, which its build_model calls."""
+    """codebook_vectors reads VectorQuantization's _preprocess/_postprocess/_codebook; the plugin's seam binds the
+    get_quantizer global of audiocraft.models.builders, which its get_compression_model looks up when it runs."""
+    from audiocraft.models import builders
     from audiocraft.quantization.core_vq import EuclideanCodebook, VectorQuantization
-    from audiocraft.solvers import musicgen
-    from audiocraft.solvers.compression import CompressionSolver
+    from audiocraft_mmd.models import builders as plugin_builders
     layer = VectorQuantization(dim=4, codebook_size=8)
     assert isinstance(layer._codebook, EuclideanCodebook)
     assert callable(layer._preprocess) and callable(layer._postprocess)
-    assert musicgen.CompressionSolver is CompressionSolver
-    assert 'CompressionSolver.wrapped_model_from_checkpoint(' in inspect.getsource(musicgen.MusicGenSolver.build_model)
+    assert builders.get_quantizer is plugin_builders.get_quantizer
+    assert 'get_quantizer' in builders.get_compression_model.__code__.co_names  # a global, read at call time
 
 
-def test_musicgen_solver_loads_its_tokenizer_through_the_plugin_and_restores_audiocraft(monkeypatch):
-    from audiocraft.solvers import musicgen
-    from audiocraft_mmd.solvers import CompressionMMDSolver
-    from audiocraft_mmd.solvers.musicgen_mmd import MusicGenMMDSolver
-    seen = []
-    monkeypatch.setattr(musicgen.MusicGenSolver, 'build_model', lambda self: seen.append(musicgen.CompressionSolver))
-    original = musicgen.CompressionSolver
-    MusicGenMMDSolver.build_model(object.__new__(MusicGenMMDSolver))
-    assert seen == [CompressionMMDSolver] and musicgen.CompressionSolver is original
-
-
-def test_builder_makes_pvq_from_its_block_and_leaves_the_rest_to_audiocraft():
+def test_audiocraft_builder_makes_pvq_from_its_block_and_rvq_as_before():
+    import importlib
+    from audiocraft.models import builders
     from audiocraft.quantization.vq import ResidualVectorQuantizer
-    from audiocraft_mmd.models.builders import get_compression_model
+    from audiocraft_mmd.errors import ConfigurationError
+    from audiocraft_mmd.models import builders as plugin_builders
     from audiocraft_mmd.train import main
     cfg = main.get_xp([DEBUG_SOLVER, 'encodec.quantizer=pvq', 'pvq.q_dropout=true']).cfg
-    model = get_compression_model(cfg)
+    model = builders.get_compression_model(cfg)
     assert isinstance(model.quantizer, ProductVectorQuantizer) and model.quantizer.q_dropout
     assert (model.quantizer.total_codebooks, model.quantizer.group_dim, model.cardinality) == (4, 8, 64)
-    rvq = get_compression_model(main.get_xp([DEBUG_SOLVER]).cfg)
+    importlib.reload(plugin_builders)  # installing twice still hands rvq to audiocraft's own function
+    plugin_builders.install_quantizers()
+    rvq = builders.get_compression_model(main.get_xp([DEBUG_SOLVER]).cfg)
     assert isinstance(rvq.quantizer, ResidualVectorQuantizer)
+    with pytest.raises(ConfigurationError, match="encodec.quantizer must be one of rvq, no_quant, pvq, got 'pvk'"):
+        builders.get_quantizer('pvk', cfg, 32)
 
 
 def test_config_error_for_n_q_not_dividing_the_dimension(data_overrides):
@@ -175,6 +170,8 @@ def pvq_xp(data_overrides):
 
 
 def test_pvq_codec_trains_loads_exports_and_measures(pvq_xp, dataset, tmp_path):
+    from audiocraft.models import CompressionModel
+    from audiocraft.solvers.compression import CompressionSolver
     from audiocraft.utils.export import export_encodec
     from audiocraft_mmd.compat import allow_audiocraft_checkpoints
     from audiocraft_mmd.metrics.codec import measure_codec
@@ -185,8 +182,12 @@ def test_pvq_codec_trains_loads_exports_and_measures(pvq_xp, dataset, tmp_path):
     assert isinstance(codec.model.quantizer, ProductVectorQuantizer) and codec.cfg.pvq.q_dropout
     allow_audiocraft_checkpoints()
     export_encodec(pvq_xp / 'checkpoint.th', tmp_path / 'pvq.th')
-    for name in (tmp_path / 'pvq.th', f'//pretrained/{tmp_path / "pvq.th"}', f'//sig/{pvq_xp.name}'):
-        loaded = load_codec(name).model
+    loaders = [load_codec(name).model for name in (tmp_path / 'pvq.th', f'//pretrained/{tmp_path / "pvq.th"}',
+                                                  f'//sig/{pvq_xp.name}')]
+    loaders += [CompressionSolver.model_from_checkpoint(f'//sig/{pvq_xp.name}'),  # audiocraft's own loaders
+                CompressionModel.get_pretrained(str(tmp_path / 'pvq.th'))]
+    for loaded in loaders:
+        assert isinstance(loaded.quantizer, ProductVectorQuantizer)
         state, expected = loaded.state_dict(), codec.model.state_dict()
         assert state.keys() == expected.keys() and all(torch.equal(state[k], expected[k]) for k in state)
     measured = measure_codec(codec.model, dataset['evaluate'], codec.cfg, segment_duration=1., macro_clips=4,

@@ -1,15 +1,19 @@
-"""Builders of the plugin's compression models: audiocraft's, plus the quantizers it adds.
+"""The plugin's one seam into AudioCraft's model building: its quantizers, known to audiocraft's builder.
 
-``audiocraft.models.builders.get_quantizer`` is a fixed dict (``rvq``, ``no_quant``), so the plugin's
-quantizers are registered here and `get_compression_model` builds an EnCodec with one of them from its
-config block (``encodec.quantizer: pvq`` reads ``pvq:``); every other config goes to audiocraft's
-``get_compression_model`` unchanged. Everything in the plugin that builds or loads a compression model
-goes through this module.
+``audiocraft.models.builders.get_quantizer`` maps a name to a class through a dict inside the function
+(``rvq``, ``no_quant``), and ``get_compression_model`` looks ``get_quantizer`` up in its module's globals when
+it runs. `install_quantizers` (run by importing `audiocraft_mmd.models`, hence by the plugin's solvers,
+loaders and commands) binds that global to `get_quantizer` below, which builds the quantizers registered
+here from their config block (``encodec.quantizer: pvq`` reads ``pvq:``) and hands every other name to
+audiocraft's own. From then on every AudioCraft path that builds a compression model builds a PVQ EnCodec
+too, with no override: ``CompressionSolver.build_model``, ``continue_from`` (``//sig/``, checkpoints,
+``//pretrained/FILE``), ``CompressionSolver.model_from_checkpoint`` (the LM solver's tokenizer),
+and ``CompressionModel.get_pretrained(FILE)``. This relies on audiocraft
+1.3.0's builder reading the global at call time (tests/test_pvq.py checks it).
 """
 import typing as tp
 
 import omegaconf
-from audiocraft.models import CompressionModel, EncodecModel
 from audiocraft.models import builders as audiocraft_builders
 from audiocraft.quantization.base import BaseQuantizer
 from audiocraft.utils.utils import dict_from_config
@@ -35,33 +39,22 @@ def check_quantizer_name(quantizer: str) -> None:
 
 def get_quantizer(quantizer: str, cfg: omegaconf.DictConfig, dimension: int) -> BaseQuantizer:
     """The quantizer ``quantizer`` from its config block ``cfg.<quantizer>``, for a latent of ``dimension``;
-    audiocraft's ``rvq`` and ``no_quant`` through audiocraft's builder.
+    audiocraft's ``rvq`` and ``no_quant`` through audiocraft's own function.
 
     Raises:
         ConfigurationError: ``quantizer`` is none of these (naming the nearest).
     """
     check_quantizer_name(quantizer)
     if quantizer not in QUANTIZERS:
-        return audiocraft_builders.get_quantizer(quantizer, cfg, dimension)
-    kwargs = dict_from_config(getattr(cfg, quantizer))
-    return QUANTIZERS[quantizer](dimension=dimension, **kwargs)
+        return _AUDIOCRAFT_GET_QUANTIZER(quantizer, cfg, dimension)
+    return QUANTIZERS[quantizer](dimension=dimension, **dict_from_config(getattr(cfg, quantizer)))
 
 
-def get_compression_model(cfg: omegaconf.DictConfig) -> CompressionModel:
-    """A compression model from an XP config, on ``cfg.device``: an EnCodec with a plugin quantizer built
-    here (as audiocraft builds an EnCodec), anything else by ``audiocraft.models.builders``."""
-    encodec = cfg.get('encodec') if cfg.get('compression_model') == 'encodec' else None
-    if encodec is not None:
-        check_quantizer_name(encodec.get('quantizer'))
-    if encodec is None or encodec.get('quantizer') not in QUANTIZERS:
-        return audiocraft_builders.get_compression_model(cfg)
-    kwargs = dict_from_config(cfg.encodec)
-    encoder_name = kwargs.pop('autoencoder')
-    quantizer_name = kwargs.pop('quantizer')
-    encoder, decoder = audiocraft_builders.get_encodec_autoencoder(encoder_name, cfg)
-    quantizer = get_quantizer(quantizer_name, cfg, encoder.dimension)
-    frame_rate = kwargs['sample_rate'] // encoder.hop_length
-    renormalize = kwargs.pop('renormalize', False)
-    kwargs.pop('renorm', None)  # deprecated, dropped as audiocraft does
-    return EncodecModel(encoder, decoder, quantizer, frame_rate=frame_rate, renormalize=renormalize,
-                        **kwargs).to(cfg.device)
+_AUDIOCRAFT_GET_QUANTIZER = getattr(audiocraft_builders.get_quantizer, 'audiocraft_get_quantizer',
+                                    audiocraft_builders.get_quantizer)  # audiocraft's, also if this module reloads
+get_quantizer.audiocraft_get_quantizer = _AUDIOCRAFT_GET_QUANTIZER  # type: ignore[attr-defined]
+
+
+def install_quantizers() -> None:
+    """Bind ``audiocraft.models.builders.get_quantizer`` to the plugin's `get_quantizer` (idempotent)."""
+    audiocraft_builders.get_quantizer = get_quantizer

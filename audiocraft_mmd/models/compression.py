@@ -75,11 +75,11 @@ def load_codec(name: tp.Union[str, Path, CompressionSource], device: tp.Union[st
     """Compression model and its XP config from ``//sig/SIG``, ``//pretrained/NAME``, a training checkpoint,
     an exported file, an export folder (errors: see :func:`locate_compression_model`) or a located source.
 
-    A file is read once: the model is built from the state read when it was located, as
-    ``CompressionSolver.model_from_checkpoint`` and ``audiocraft.models.loaders`` build it, but by the
-    plugin's builder (`audiocraft_mmd.models.builders`), so its quantizers (``pvq``) load too.
+    A file is read once: the model is built from the state read when it was located, by audiocraft's
+    builder as ``CompressionSolver.model_from_checkpoint`` and ``audiocraft.models.loaders`` build it (the
+    plugin's quantizers are known to it: `audiocraft_mmd.models.builders`).
     """
-    from . import builders
+    from audiocraft.models import builders
     source = name if isinstance(name, CompressionSource) else locate_compression_model(name)
     if source.kind == 'pretrained':
         return Codec(CompressionModel.get_pretrained(source.name, device=device), None)

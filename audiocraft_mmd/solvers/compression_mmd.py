@@ -1,24 +1,20 @@
 """EnCodec-MMD: the compression solver with the independence-promoting loss (paper Algorithm 1)."""
-import logging
 import time
 import typing as tp
-from pathlib import Path
 
 import flashy
 import omegaconf
 import torch
 from torch.utils.checkpoint import checkpoint
 
-from audiocraft.models import CompressionModel, EncodecModel
-from audiocraft.models import builders as audiocraft_builders
-from audiocraft.solvers import builders as solver_builders
+from audiocraft.models import EncodecModel
 from audiocraft.solvers.compression import CompressionSolver
 
 from ..alignment import pattern_problem
 from ..compat import safe_checkpoint_state
-from ..errors import choice_problem, raise_all, run_checks
+from ..errors import ConfigurationError, choice_problem, raise_all, run_checks
 from ..losses import MMDConfig, MMDConfigError, MMDLoss, SampleBank, ShrinkageWatch
-from ..models import builders as plugin_builders
+from ..models.compression import locate_compression_model
 from ..quantization import SUPPORTED, ProductVectorQuantizer, codebooks_initialised, encode_latent, latent_rms, \
     mmd_vectors
 from .finite import describe_non_finite, non_finite_loss_error, non_finite_metrics
@@ -49,9 +45,9 @@ class CompressionMMDSolver(ExactResume, SkipNullSplitStages, CompressionSolver):
     seeded by (seed, epoch, rank), so they are reproducible across resumes; so do the PVQ's dropout draws
     (another generator, seeded the same way).
 
-    The model is built by the plugin's builder (`audiocraft_mmd.models.builders`), so
-    ``encodec.quantizer: pvq`` (a `ProductVectorQuantizer` from the ``pvq:`` block) trains too, and
-    ``continue_from=//pretrained/FILE`` and the LM solver's tokenizer load through it as well.
+    The model is built and loaded as `CompressionSolver` builds and loads it; audiocraft's builder knows the
+    plugin's quantizers (`audiocraft_mmd.models.builders`), so ``encodec.quantizer: pvq`` (a
+    `ProductVectorQuantizer` from the ``pvq:`` block) trains too.
 
     A training step whose losses, gradient norms or MMD are NaN or Inf raises `NonFiniteLossError` before its
     optimizer step (`check_finite_step`): nothing is saved, the last checkpoint stays as it was.
@@ -92,42 +88,7 @@ class CompressionMMDSolver(ExactResume, SkipNullSplitStages, CompressionSolver):
     def check_config(cls, cfg: omegaconf.DictConfig) -> None:
         """Every problem of the ``mmd:`` block and of the model/data keys it needs, at once, before anything
         is built (`audiocraft_mmd.solvers.get_solver` runs it)."""
-        run_checks([lambda: MMDConfig.from_cfg(cfg), lambda: _check_data_shape(cfg)])
-
-    def build_model(self):
-        """audiocraft's ``CompressionSolver.build_model`` with the plugin's model builder."""
-        self.model = plugin_builders.get_compression_model(self.cfg).to(self.device)
-        self.optimizer = solver_builders.get_optimizer(self.model.parameters(), self.cfg.optim)
-        self.register_stateful('model', 'optimizer')
-        self.register_best_state('model')
-        self.register_ema('model')
-
-    def load_from_pretrained(self, name: str) -> dict:
-        """``continue_from=//pretrained/NAME``: an exported file is loaded by the plugin's builder (audiocraft's
-        goes through its fixed quantizer dict); a release name as audiocraft loads it."""
-        if not Path(name).is_file():
-            return super().load_from_pretrained(name)
-        from ..models.compression import load_codec
-        model = load_codec(f'//pretrained/{name}').model
-        if not isinstance(model, EncodecModel):
-            raise MMDConfigError(f"continue_from=//pretrained/{name} is a {type(model).__name__}, not an EnCodec.")
-        return {'best_state': {'model': model.state_dict()}}
-
-    @staticmethod
-    def model_from_checkpoint(checkpoint_path: tp.Union[Path, str],
-                              device: tp.Union[torch.device, str] = 'cpu') -> CompressionModel:
-        """``CompressionSolver.model_from_checkpoint`` through the plugin's loader (`load_codec`): ``//sig/``,
-        checkpoints, exported files (also as ``//pretrained/FILE``) and release names."""
-        from ..models.compression import load_codec
-        logging.getLogger(__name__).info("Loading compression model from %s", checkpoint_path)
-        return load_codec(str(checkpoint_path), device=device).model
-
-    @staticmethod
-    def wrapped_model_from_checkpoint(cfg: omegaconf.DictConfig, checkpoint_path: tp.Union[Path, str],
-                                      device: tp.Union[torch.device, str] = 'cpu') -> CompressionModel:
-        """``CompressionSolver.wrapped_model_from_checkpoint`` through the plugin's loader."""
-        model = CompressionMMDSolver.model_from_checkpoint(checkpoint_path, device)
-        return audiocraft_builders.get_wrapped_compression_model(model, cfg)
+        run_checks([lambda: MMDConfig.from_cfg(cfg), lambda: _check_data_shape(cfg), lambda: _check_continue_from(cfg)])
 
     def _quantizer_codebooks(self) -> int:
         """K of the model's quantizer (an RVQ or a PVQ)."""
@@ -342,6 +303,23 @@ class _AddGradientOnce:
 
 
 MMD_QUANTIZERS = ('rvq', 'pvq')
+
+
+def _check_continue_from(cfg: omegaconf.DictConfig) -> None:
+    """A ``continue_from`` file or XP (not a release name) holds an EnCodec: a missing, corrupt or other model stops
+    the run here, naming it, instead of in audiocraft's loader."""
+    name = cfg.get('continue_from')
+    if not name:
+        return
+    try:
+        source = locate_compression_model(str(name))
+    except ConfigurationError as exc:
+        raise type(exc)(f"continue_from={name}: {exc}") from exc
+    if source.state is not None:
+        model = omegaconf.OmegaConf.create(source.state['xp.cfg']).get('compression_model')
+        if model != 'encodec':
+            raise MMDConfigError(f"continue_from={name} is a compression_model={model}, not an EnCodec: the MMD "
+                                 "solver fine-tunes an EnCodec.")
 
 
 def _check_data_shape(cfg: omegaconf.DictConfig) -> None:

@@ -114,26 +114,7 @@ class MusicGenMMDSolver(ExactResume, SkipNullSplitStages, MusicGenSolver):
         # `check_config` ran before (`audiocraft_mmd.solvers.get_solver`): the tokenizer exists and fits
         source = locate_compression_model(str(cfg.compression_model_checkpoint))
         cfg.compression_model_checkpoint = audiocraft_tokenizer_name(str(cfg.compression_model_checkpoint), source)
-        super().__init__(cfg)
-
-    def build_model(self) -> None:
-        """audiocraft's ``MusicGenSolver.build_model``, with the tokenizer loaded by the plugin's loader.
-
-        Relies on audiocraft internals (audiocraft 1.3.0, tests/test_pvq.py checks both): ``build_model``
-        of ``audiocraft.solvers.musicgen`` loads the tokenizer with
-        ``CompressionSolver.wrapped_model_from_checkpoint(...)``, looking ``CompressionSolver`` up in its
-        module's globals. For the duration of the call that name is bound to `CompressionMMDSolver`, whose
-        ``wrapped_model_from_checkpoint`` builds the model with `audiocraft_mmd.models.builders` (so a
-        ``pvq`` tokenizer loads), and restored afterwards; nothing else of the build is copied here.
-        """
-        from audiocraft.solvers import musicgen as audiocraft_musicgen
-        from .compression_mmd import CompressionMMDSolver
-        original = audiocraft_musicgen.CompressionSolver
-        audiocraft_musicgen.CompressionSolver = CompressionMMDSolver
-        try:
-            super().build_model()
-        finally:
-            audiocraft_musicgen.CompressionSolver = original
+        super().__init__(cfg)  # audiocraft's builder knows the plugin's quantizers (`audiocraft_mmd.models.builders`)
 
     @classmethod
     def check_config(cls, cfg: omegaconf.DictConfig) -> None:
