@@ -16,13 +16,13 @@ from audiocraft.data.audio_utils import convert_audio
 
 from ..data.manifests import write_manifest
 from ..errors import ConfigurationError, MissingDataError
+from .recipes import CODEC_SOLVER, solver_config
 
 DEBIAN_PACKAGE = 'fretsonfire-songs-sectoid'  # MIT licence: 4 rock songs, 13.5 min, Ogg stems
 SONGS_SUBDIR = 'usr/share/games/fretsonfire/data/songs/sectoid'
 SPLITS = ('train', 'valid', 'evaluate')
 AUDIO_EXTS = ('.wav', '.flac', '.ogg', '.mp3', '.m4a')
 COMPLETE = 'complete'  # written last in a prepared folder: without it, the preparation was interrupted
-SAMPLE_RATE = 16000  # the debug codec's rate
 
 
 def fetch_debian_songs(cache: Path) -> tp.List[Path]:
@@ -176,6 +176,7 @@ def prepare_music(out: Path, cache: Path, audio: tp.Optional[Path], held_out_sec
     ensure_writable_dir(out, "pass --out DIR with a writable directory")
     print(f"Preparing music ({'--audio ' + str(audio) if audio else 'Debian package fretsonfire-songs-sectoid'}) "
           f"in {cache}", flush=True)
-    manifests = prepare_demo_data(Path(cache), SAMPLE_RATE, audio, min_held_out=held_out_seconds)
+    sample_rate = solver_config(CODEC_SOLVER).sample_rate  # the music is prepared at the codecs' rate
+    manifests = prepare_demo_data(Path(cache), sample_rate, audio, min_held_out=held_out_seconds)
     check_held_out(manifests['evaluate'], held_out_seconds)
     return manifests

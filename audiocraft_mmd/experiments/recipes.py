@@ -3,16 +3,17 @@
 An argv is a run's identity (its Dora signature), so these functions are the one place an argv is written:
 change an argument's text or order and every finished XP of that recipe is trained again.
 """
+import functools
 import typing as tp
 from pathlib import Path
+
+import omegaconf
 
 from ..lm_patterns import pattern_argv
 from .xp import UPDATES_PER_EPOCH, XP, epoch_schedule
 
 CODEC_SOLVER = 'solver=compression/encodec_mmd_debug'
 LM_SOLVER = 'solver=musicgen/mmd_debug'
-BATCH_SIZE = 8  # the batch size of both debug solvers: the train split's num_samples is updates x this
-LM_WARMUP = 5  # musicgen/mmd_debug's schedule.cosine.warmup
 # How the shipped start codec was trained (with the demo music's train and valid splits): 40 epochs of 50
 # updates, MMD measured but not trained. `--start train` runs this on the data given (`--start-steps`: more
 # epochs of 50 updates).
@@ -26,6 +27,19 @@ QUANTIZERS: tp.Dict[str, tp.List[str]] = {
     'pvq-dropout': ['encodec.quantizer=pvq', 'pvq.q_dropout=true'],
 }
 QUANTIZER_TYPE = {'rvq': 'rvq', 'pvq': 'pvq', 'pvq-dropout': 'pvq'}
+
+
+@functools.lru_cache(maxsize=None)
+def solver_config(solver: str) -> omegaconf.DictConfig:
+    """The config ``solver`` (e.g. `CODEC_SOLVER`) composes to through the plugin's Dora main, read for the
+    values a recipe derives from (the batch size, the sample rate, the warm-up)."""
+    from ..train import main
+    return main.get_xp([solver]).cfg
+
+
+def train_samples(solver: str, updates: int) -> str:
+    """The override that makes an epoch of ``solver`` hold ``updates`` batches (the loader would cut it short)."""
+    return f'dataset.train.num_samples={updates * solver_config(solver).dataset.batch_size}'
 
 
 def start_argv(steps: int = START_STEPS) -> tp.List[str]:
@@ -59,7 +73,7 @@ def codec_argv(manifests: tp.Mapping[str, Path], start: str, steps: int, weight:
     return [CODEC_SOLVER, f'datasource.train={manifests["train"]}', f'datasource.valid={manifests["valid"]}',
             'datasource.evaluate=null', 'datasource.generate=null', f'continue_from={start}',
             f'optim.epochs={epochs}', f'optim.updates_per_epoch={updates}',
-            f'dataset.train.num_samples={updates * BATCH_SIZE}', f'mmd.alignment={alignment}', *QUANTIZERS[quantizer],
+            train_samples(CODEC_SOLVER, updates), f'mmd.alignment={alignment}', *QUANTIZERS[quantizer],
             *mmd_argv(weight, scale, num_batches, mode), f'seed={seed}']
 
 
@@ -76,11 +90,11 @@ def lm_argv(codec_sig: str, manifests: tp.Mapping[str, Path], steps: int, patter
     ``codec_sig`` over the train split of ``manifests``."""
     epochs, updates = epoch_schedule(steps)
     # the solver refuses a warm-up as long as the training
-    warmup = [f'schedule.cosine.warmup={steps // 2}'] if steps <= LM_WARMUP else []
+    warmup = [f'schedule.cosine.warmup={steps // 2}'] if steps <= solver_config(LM_SOLVER).schedule.cosine.warmup else []
     return [LM_SOLVER, f'compression_model_checkpoint=//sig/{codec_sig}',
             f'datasource.train={manifests["train"]}', f'datasource.valid={manifests["valid"]}',
             'datasource.evaluate=null', 'datasource.generate=null', f'optim.epochs={epochs}',
-            f'optim.updates_per_epoch={updates}', f'dataset.train.num_samples={updates * BATCH_SIZE}', *warmup,
+            f'optim.updates_per_epoch={updates}', train_samples(LM_SOLVER, updates), *warmup,
             *pattern_argv(pattern), f'seed={seed}']
 
 
