@@ -27,7 +27,7 @@ import typing as tp
 import numpy as np
 import torch
 
-from .errors import choice_problem
+from .errors import ConfigurationError, choice_problem
 
 ALIGNMENTS: tp.Tuple[str, ...] = ('delay', 'parallel', 'pattern')
 """Valid alignments; ``delay`` (the paper's) first. ``pattern`` needs a pattern config."""
@@ -181,8 +181,8 @@ def code_groups(num_codebooks: int, alignment: str,
         ValueError: unknown alignment, missing/bad pattern, or a pattern that predicts no two codes together.
     """
     check_alignment(alignment)
-    if num_codebooks < 2:
-        raise ValueError(f"Codes predicted together need at least 2 codebooks, got K={num_codebooks}.")
+    if num_codebooks < 2:  # the one check of K: the loss, the meters and the config read their groups here
+        raise ConfigurationError(f"Dependence between codebooks needs at least 2 codebooks, got K={num_codebooks}.")
     if alignment != 'pattern':
         return _groups(num_codebooks, alignment, None)
     problem = pattern_problem(pattern)

@@ -6,10 +6,9 @@ import typing as tp
 
 import omegaconf
 
-from ..alignment import ALIGNMENTS, CodeGroup, aligned_length, code_groups, pattern_problem
+from ..alignment import CodeGroup, aligned_length, code_groups
 from ..errors import ConfigurationError, choice_problem, nearest_key, raise_all
-from .kernels import KERNELS, build_kernel
-from .mmd import SCALES
+from .mmd import loss_problems
 from ..quantization import STREAMS
 
 
@@ -95,30 +94,12 @@ class MMDConfig:
             problems.append(f"mmd.num_batches must be an integer >= 1 (paper: 32), got {self.num_batches!r}.")
         if (problem := choice_problem('mmd.mode', self.mode, MODES)) is not None:
             problems.append(problem)
-        if (problem := choice_problem('mmd.alignment', self.alignment, ALIGNMENTS)) is not None:
-            problems.append(problem)
-        elif self.alignment == 'pattern' and (problem := pattern_problem(self.pattern, 'mmd.pattern')):
-            problems.append(f"{problem}." if problem.startswith('mmd.pattern.modeling') else
-                            f"mmd.alignment=pattern reads mmd.pattern: {problem} "
-                            "(e.g. mmd.pattern.modeling=coarse_first).")
-        if (problem := choice_problem('mmd.kernel', self.kernel, KERNELS)) is not None:
-            problems.append(problem)
-        else:
-            try:
-                build_kernel(self.kernel, **(self.kernel_params or {}))
-            except (TypeError, ValueError) as exc:
-                problems.append(f"mmd.kernel_params {self.kernel_params!r} do not fit kernel {self.kernel!r}: {exc}")
         if (problem := choice_problem('mmd.stream', self.stream, STREAMS)) is not None:
             problems.append(problem)
-        if self.frames_per_item is not None and (not isinstance(self.frames_per_item, int)
-                                                 or self.frames_per_item < 1):
-            problems.append(f"mmd.frames_per_item must be null or an integer >= 1, got {self.frames_per_item!r}.")
-        if self.chunk_size is not None and (not isinstance(self.chunk_size, int) or self.chunk_size < 1):
-            problems.append(f"mmd.chunk_size must be null or an integer >= 1, got {self.chunk_size!r}.")
         if not isinstance(self.gather, bool):
             problems.append(f"mmd.gather must be true or false, got {self.gather!r}.")
-        if (problem := choice_problem('mmd.scale', self.scale, SCALES)) is not None:
-            problems.append(problem)
+        problems += loss_problems(self.alignment, self.pattern, self.kernel, self.kernel_params, self.scale,
+                                  self.frames_per_item, self.chunk_size, prefix='mmd.')
         return [MMDConfigError(p) for p in problems]
 
     def frames_used(self, num_frames: int, num_codebooks: int) -> int:
@@ -144,9 +125,6 @@ class MMDConfig:
             num_codebooks: K of the quantizer. num_frames: frames per training clip.
             batch_size: clips per batch on one GPU.
         """
-        if num_codebooks < 2:
-            return [MMDConfigError(f"The MMD promotes independence between codebooks, but the quantizer has "
-                                   f"{num_codebooks} codebook (n_q={num_codebooks}); use n_q >= 2.")]
         try:
             groups = self.code_groups(num_codebooks)
         except MMDConfigError as exc:

@@ -22,9 +22,10 @@ import torch
 from torch import nn
 from torch.autograd.function import once_differentiable
 
-from ..alignment import ALIGNMENTS, CodeGroup, PatternConfig, check_alignment, code_groups, group_weights, pattern_problem
+from ..alignment import ALIGNMENTS, CodeGroup, PatternConfig, code_groups, group_weights, pattern_problem
+from ..errors import choice_problem
 from .gather import gather_rows, local_gradient_scale
-from .kernels import Kernel, build_kernel, pairwise_sqdist
+from .kernels import KERNELS, Kernel, build_kernel, pairwise_sqdist
 
 if tp.TYPE_CHECKING:
     from .config import MMDConfig
@@ -44,6 +45,37 @@ __all__ = [
 
 SCALES: tp.Tuple[str, ...] = ("fixed", "standardized", "median")
 """Valid ``scale`` values of :class:`MMDLoss` (see :func:`scale_samples`)."""
+
+
+def loss_problems(alignment: str, pattern: tp.Optional[PatternConfig], kernel: tp.Union[str, Kernel],
+                  kernel_params: tp.Optional[tp.Dict[str, tp.Any]], scale: str, frames_per_item: tp.Optional[int],
+                  chunk_size: tp.Optional[int], prefix: str = '') -> tp.List[str]:
+    """Every argument of `MMDLoss` that cannot work, one message each naming it: the one check of these settings,
+    for the loss (``prefix=''``) and for the ``mmd:`` block of a config (``prefix='mmd.'``, `MMDConfig.problems`)."""
+    none = 'null' if prefix else 'None'
+    problems = []
+    if (problem := choice_problem(f'{prefix}alignment', alignment, ALIGNMENTS)) is not None:
+        problems.append(problem)
+    elif alignment == 'pattern' and (problem := pattern_problem(pattern, f'{prefix}pattern')):
+        problems.append(f"{problem}." if problem.startswith(f'{prefix}pattern.modeling') else
+                        f"{prefix}alignment=pattern reads {prefix}pattern: {problem} "
+                        f"(e.g. {prefix}pattern.modeling=coarse_first).")
+    if isinstance(kernel, Kernel):
+        if kernel_params:
+            problems.append(f"{prefix}kernel_params can only be given with a kernel name, not a Kernel instance.")
+    elif (problem := choice_problem(f'{prefix}kernel', kernel, KERNELS)) is not None:
+        problems.append(problem)
+    else:
+        try:
+            build_kernel(kernel, **(kernel_params or {}))
+        except (TypeError, ValueError) as exc:
+            problems.append(f"{prefix}kernel_params {kernel_params!r} do not fit kernel {kernel!r}: {exc}")
+    if (problem := choice_problem(f'{prefix}scale', scale, SCALES)) is not None:
+        problems.append(problem)
+    for name, value in ((f'{prefix}frames_per_item', frames_per_item), (f'{prefix}chunk_size', chunk_size)):
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+            problems.append(f"{name} must be {none} or an integer >= 1, got {value!r}.")
+    return problems
 
 # Samples used for the median pairwise distance of ``scale="median"`` (all pairs among them).
 _MEDIAN_MAX_SAMPLES = 1024
@@ -518,23 +550,12 @@ class MMDLoss(nn.Module):
                  collapse_check_every: int = 100, scale: str = "fixed",
                  pattern: tp.Optional[PatternConfig] = None, gather: bool = False):
         super().__init__()
-        check_alignment(alignment)
-        if alignment == "pattern" and pattern_problem(pattern):
-            raise ValueError(f"alignment 'pattern' needs a pattern: {pattern_problem(pattern)}.")
-        if scale not in SCALES:
-            raise ValueError(f"Unknown scale {scale!r}; expected one of {', '.join(map(repr, SCALES))}.")
-        if isinstance(kernel, Kernel):
-            if kernel_params:
-                raise ValueError("kernel_params can only be given with a kernel name, not a Kernel instance.")
-            self.kernel = kernel
-        else:
-            self.kernel = build_kernel(kernel, **(kernel_params or {}))
-        if frames_per_item is not None and frames_per_item < 1:
-            raise ValueError(f"frames_per_item must be >= 1 or None, got {frames_per_item}.")
-        if chunk_size is not None and chunk_size < 1:
-            raise ValueError(f"chunk_size must be >= 1 or None, got {chunk_size}.")
+        problems = loss_problems(alignment, pattern, kernel, kernel_params, scale, frames_per_item, chunk_size)
         if collapse_check_every < 0:
-            raise ValueError(f"collapse_check_every must be >= 0, got {collapse_check_every}.")
+            problems.append(f"collapse_check_every must be >= 0, got {collapse_check_every}.")
+        if problems:
+            raise ValueError(' '.join(problems))
+        self.kernel = kernel if isinstance(kernel, Kernel) else build_kernel(kernel, **(kernel_params or {}))
         self.alignment = alignment
         self.pattern = dict(pattern) if alignment == "pattern" and pattern is not None else None
         self.scale = scale
@@ -569,9 +590,7 @@ class MMDLoss(nn.Module):
         if not codes.is_floating_point():
             raise ValueError(f"codes must hold the (float) code vectors, got dtype {codes.dtype}.")
         B, K, N, T = codes.shape
-        if K < 2:
-            raise ValueError(f"Independence between codebooks needs at least 2 codebooks, got K={K}.")
-        groups = self.groups(K)
+        groups = self.groups(K)  # K >= 2
         if past is not None and len(past) != len(groups):
             raise ValueError(f"past holds the samples of {len(past)} groups of codes, the loss has {len(groups)}.")
         out = []

@@ -223,9 +223,6 @@ class CodecMeter:
                  pattern: tp.Optional[PatternConfig] = None):
         from audiocraft.solvers import builders
         from ..losses import MMDConfig, MMDLoss
-        if model.num_codebooks < 2:
-            raise ConfigurationError(f"The model has {model.num_codebooks} codebook: dependence between codebooks "
-                                     "needs >= 2.")
         if macro_clips < 1:
             raise ConfigurationError(f"macro_clips must be >= 1, got {macro_clips}.")
         self.model = model.eval()

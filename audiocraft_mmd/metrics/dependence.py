@@ -547,8 +547,6 @@ class DependenceAccumulator:
 
     def __init__(self, num_codebooks: int, cardinality: Cardinality, alignment: str = "parallel",
                  pattern: tp.Optional[PatternConfig] = None):
-        if num_codebooks < 2:
-            raise ValueError(f"Measuring dependence needs at least 2 codebooks, got K={num_codebooks}.")
         self.groups = code_groups(num_codebooks, alignment, pattern)
         self.num_codebooks = int(num_codebooks)
         self.cardinality = _normalize_cardinality(cardinality, self.num_codebooks)
