@@ -246,6 +246,57 @@ def plot_sweep(runs: tp.Dict[str, tp.List[dict]], xps: tp.Sequence[XP], path: Pa
     return plot_rows(rows, path)
 
 
+def planted_part(out: Path, settings: DemoSettings):
+    """Part 1: `audiocraft-mmd planted` at the demo's weights (its `PlantedResults`), or None with
+    ``planted_steps`` 0."""
+    if not settings.planted_steps:
+        return None
+    print("\nPart 1 of 2: the MMD where it must act, on a point codec whose codebooks are dependent by "
+          "construction (`audiocraft-mmd planted`, docs/PLANTED.md).", flush=True)
+    planted = run_planted(out, PlantedSettings(steps=settings.planted_steps), weights=DEMO_PLANTED_WEIGHTS,
+                          scales=PLANTED_SCALES, seeds=PLANTED_SEEDS, jobs=settings.jobs)
+    print("\nPart 2 of 2: a working codec fine-tuned with and without the MMD on real music.", flush=True)
+    return planted
+
+
+def train_codecs(out: Path, manifests: tp.Mapping[str, Path], start: str, start_text: str,
+                 settings: DemoSettings) -> tp.List[XP]:
+    """Fine-tune (or reuse) every codec of `demo_xps` in ``out/dora``; returns them, located."""
+    xps = demo_xps(manifests, start, settings)
+    weights = ', '.join(f'{w:g}' for w in settings.weights)
+    locate_xps(xps, out / 'dora')
+    # mmd.num_batches, mmd.mode if given
+    schedule = ''.join(f', {arg}' for arg in mmd_argv(1., settings.scale, settings.num_batches, settings.mode)[2:])
+    print(f"Fine-tuning {len(xps)} {settings.quantizer} codecs{reuse_text(xps)} from the {start_text}: MMD weights "
+          f"{weights} (scale {settings.scale}, delay alignment{schedule}), seeds 0-{settings.seeds - 1}, "
+          f"{xps[0].steps} steps each, {settings.jobs} at a time; XPs in {out / 'dora'}", flush=True)
+    train_xps(xps, out / 'dora', settings.jobs)
+    return xps
+
+
+def print_results(runs: tp.Mapping[str, tp.List[dict]], start_figures: dict, train_split: tp.Optional[dict],
+                  manifests: tp.Mapping[str, Path], settings: DemoSettings) -> None:
+    """The held-out table, every seed's working-codec checks and, with ``--measure-train``, the train-split table."""
+    first = next(iter(runs.values()))[0]
+    samples = first['dependence_samples']
+    print(f"\nQuantizer {settings.quantizer}. Held-out track(s) of {manifests['evaluate']}: {first['num_clips']} segments of {first['clip_seconds']:g} s; "
+          f"{settings.seeds} seed(s) per codec, mean ± 95 % interval; dependence over {samples['delay']:,} "
+          f"delay-aligned and {samples['parallel']:,} parallel samples for every codec, MMD over "
+          f"{first['mmd_samples']:,} samples.")
+    print(format_table(runs, start_figures))
+    print('\nWorking-codec checks (SI-SNR >= 0 dB, code ablation gap >= 10 dB, every codebook entropy >= half of '
+          'log2(bins)), every seed:')
+    for label, members in {'start': [{**start_figures, 'seed': '-'}], **runs}.items():
+        failures = failed_checks(members)
+        print(f"  {label}: {'all passed' if not failures else '; '.join(failures)}")
+    if train_split is not None:
+        first = next(iter(train_split['runs'].values()))[0]
+        print(f"\nThe same codecs on the train split {manifests['train']} (where the paper measures): "
+              f"{first['num_clips']} segments, dependence over {first['dependence_samples']['delay']:,} delay-aligned "
+              "samples.")
+        print(format_table(train_split['runs'], train_split['start_codec']))
+
+
 def run_demo(out: Path, cache: Path, audio: tp.Optional[Path] = None,
              settings: tp.Optional[DemoSettings] = None, command: tp.Optional[str] = None,
              preset: tp.Optional[str] = None) -> dict:
@@ -260,23 +311,9 @@ def run_demo(out: Path, cache: Path, audio: tp.Optional[Path] = None,
         print(settings.preset_text(preset), flush=True)
     out = Path(out)
     manifests = prepare_music(out, cache, audio, settings.segment_duration)
-    planted = None
-    if settings.planted_steps:
-        print("\nPart 1 of 2: the MMD where it must act, on a point codec whose codebooks are dependent by "
-              "construction (`audiocraft-mmd planted`, docs/PLANTED.md).", flush=True)
-        planted = run_planted(out, PlantedSettings(steps=settings.planted_steps), weights=DEMO_PLANTED_WEIGHTS,
-                              scales=PLANTED_SCALES, seeds=PLANTED_SEEDS, jobs=settings.jobs)
-        print("\nPart 2 of 2: a working codec fine-tuned with and without the MMD on real music.", flush=True)
+    planted = planted_part(out, settings)
     start, start_text = resolve_start(settings.start, settings.start_steps, settings.quantizer, manifests, out)
-    xps = demo_xps(manifests, start, settings)
-    weights = ', '.join(f'{w:g}' for w in settings.weights)
-    locate_xps(xps, out / 'dora')
-    # mmd.num_batches, mmd.mode if given
-    schedule = ''.join(f', {arg}' for arg in mmd_argv(1., settings.scale, settings.num_batches, settings.mode)[2:])
-    print(f"Fine-tuning {len(xps)} {settings.quantizer} codecs{reuse_text(xps)} from the {start_text}: MMD weights "
-          f"{weights} (scale {settings.scale}, delay alignment{schedule}), seeds 0-{settings.seeds - 1}, "
-          f"{xps[0].steps} steps each, {settings.jobs} at a time; XPs in {out / 'dora'}", flush=True)
-    train_xps(xps, out / 'dora', settings.jobs)
+    xps = train_codecs(out, manifests, start, start_text, settings)
     start_figures, runs = measure_split(start, xps, manifests, 'evaluate', settings, out)
     train_split = None
     if settings.measure_train:
@@ -285,28 +322,10 @@ def run_demo(out: Path, cache: Path, audio: tp.Optional[Path] = None,
                        'summary': {label: {k: v.to_dict() for k, v in summarize(r).items()}
                                    for label, r in train_runs.items()}}
     labels = list(runs)
-    base_label = labels[0]
-    sentences = [verdict(base_label, runs[base_label], label, runs[label]) for label in labels[1:]]
+    sentences = [verdict(labels[0], runs[labels[0]], label, runs[label]) for label in labels[1:]]
     if settings.sweep:
         sentences = [f"{label}: {sentence}" for label, sentence in zip(labels[1:], sentences)]
-    first = runs[base_label][0]
-    samples = first['dependence_samples']
-    print(f"\nQuantizer {settings.quantizer}. Held-out track(s) of {manifests['evaluate']}: {first['num_clips']} segments of {first['clip_seconds']:g} s; "
-          f"{settings.seeds} seed(s) per codec, mean ± 95 % interval; dependence over {samples['delay']:,} "
-          f"delay-aligned and {samples['parallel']:,} parallel samples for every codec, MMD over "
-          f"{first['mmd_samples']:,} samples.")
-    print(format_table(runs, start_figures))
-    print('\nWorking-codec checks (SI-SNR >= 0 dB, code ablation gap >= 10 dB, every codebook entropy >= half of '
-          'log2(bins)), every seed:')
-    for label, members in {'start': [{**start_figures, 'seed': '-'}], **runs}.items():
-        failures = failed_checks(members)
-        print(f"  {label}: {'all passed' if not failures else '; '.join(failures)}")
-    if train_split is not None:
-        first = train_split['runs'][base_label][0]
-        print(f"\nThe same codecs on the train split {manifests['train']} (where the paper measures): "
-              f"{first['num_clips']} segments, dependence over {first['dependence_samples']['delay']:,} delay-aligned "
-              "samples.")
-        print(format_table(train_split['runs'], train_split['start_codec']))
+    print_results(runs, start_figures, train_split, manifests, settings)
     print('\n' + '\n'.join(sentences))
     report = {'command': command, 'settings': {**vars(settings), 'weights': list(settings.weights)},
               'quantizer': settings.quantizer,

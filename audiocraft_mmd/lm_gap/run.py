@@ -26,6 +26,7 @@ from ..experiments.xp import XP, locate_xps, reuse_text
 from ..lm_patterns import LM_PATTERNS
 from ..processes import default_jobs
 from ..stats import Interval, mean_interval
+from .page import AudioClip, PageSection, PageTable, write_listening_page
 
 TOKENIZERS = ('baseline', 'MMD-parallel', 'MMD-delay')
 LM_GAP_SEEDS = 3
@@ -259,21 +260,20 @@ def plot_gap(runs: tp.Dict[str, tp.List[dict]], path: Path, quantizer: str = 'rv
     return save_figure(fig, path)
 
 
-def run_lm_gap(out: Path, cache: Path, audio: tp.Optional[Path] = None,
-               settings: tp.Optional[LMGapSettings] = None, command: tp.Optional[str] = None) -> dict:
-    """Train the tokenizers and their LMs, measure, print the table and the prediction, write ``lm_gap.json``
-    (with ``command``, the command line that ran it, for the results document),
-    ``lm_gap.png``, the wav files (``audio/``) and ``report.html`` in ``out`` (with ``-QUANTIZER`` before the
-    extension for a ``--quantizer`` other than rvq)."""
-    from .audio import write_wav
-    from .measure import encode_segments, marginal_bits_per_codebook
-    from .page import AudioClip, PageSection, PageTable, write_listening_page
-    from ..models.compression import load_codec
-    settings = settings or LMGapSettings()
-    settings.validate()
-    out = Path(out)
-    manifests = prepare_music(out, cache, audio, max(settings.generate_seconds, CODEC_SEGMENT_SECONDS))
-    start, start_text = resolve_start(settings.start, settings.start_steps, settings.quantizer, manifests, out)
+class TokenizerResult(tp.NamedTuple):
+    """What `measure_tokenizer` finds for one tokenizer: its codec figures and failed working-codec checks, one
+    row per LM seed (`gap_figures` with the marginals, the LMs' sigs), its section of report.html, and the LMs'
+    training segment length in s."""
+    figures: dict
+    failures: tp.List[str]
+    runs: tp.List[dict]
+    section: PageSection
+    lm_duration: float
+
+
+def train_tokenizers_and_lms(out: Path, manifests: tp.Mapping[str, Path], start: str, start_text: str,
+                             settings: LMGapSettings) -> tp.Tuple[tp.Dict[str, XP], tp.Dict[tp.Tuple[str, str, int], XP]]:
+    """Train (or reuse) the tokenizers, then their LMs, in ``out/dora``; returns both, located."""
     codecs = tokenizer_xps(manifests, start, settings)
     locate_xps(list(codecs.values()), out / 'dora')
     print(f"Tokenizers {', '.join(codecs)} ({settings.quantizer}){reuse_text(list(codecs.values()))}: fine-tuned "
@@ -282,63 +282,94 @@ def run_lm_gap(out: Path, cache: Path, audio: tp.Optional[Path] = None,
           f"XPs in {out / 'dora'}", flush=True)
     train_xps(list(codecs.values()), out / 'dora', settings.jobs)
     lms = lm_xps(codecs, manifests, settings)
-    lm_steps = next(iter(lms.values())).steps
     locate_xps(list(lms.values()), out / 'dora')
     print(f"LMs{reuse_text(list(lms.values()))}: delay and flatten ({LM_SOLVER}) on each tokenizer, seeds "
-          f"0-{settings.seeds - 1}, {lm_steps} steps each, {settings.jobs} at a time", flush=True)
+          f"0-{settings.seeds - 1}, {next(iter(lms.values())).steps} steps each, {settings.jobs} at a time", flush=True)
     train_xps(list(lms.values()), out / 'dora', settings.jobs)
+    return codecs, lms
 
+
+def held_out_tokens(codec: CompressionModel, tokenizer_xp: XP, manifest: Path, seconds: float,
+                    max_segments: tp.Optional[int]) -> torch.Tensor:
+    """The held-out segments of ``seconds`` encoded by ``codec`` (`measure.encode_segments`), cached in its XP."""
+    from .measure import encode_segments
+    assert tokenizer_xp.folder is not None
+    tokens_file = tokenizer_xp.folder / f'lm_gap_tokens_{seconds:g}s_{max_segments}.pt'
+    if tokens_file.is_file():
+        return torch.load(tokens_file)
+    held_out = encode_segments(codec, manifest, seconds, max_segments)
+    torch.save(held_out, tokens_file)
+    return held_out
+
+
+def measure_tokenizer(tokenizer: str, tokenizer_xp: XP, lms: tp.Mapping[tp.Tuple[str, str, int], XP],
+                      manifests: tp.Mapping[str, Path], settings: LMGapSettings, audio_dir: Path) -> TokenizerResult:
+    """Measure one tokenizer (its working-codec checks) and its LMs on the held-out song, and write its wav files
+    (the original too, the same for every tokenizer)."""
+    from .audio import write_wav
+    from .measure import marginal_bits_per_codebook
+    from ..models.compression import load_codec
+    assert tokenizer_xp.folder is not None
+    codec_file = tokenizer_xp.folder / 'checkpoint.th'
+    figures = measure(codec_file, manifests['evaluate'], CODEC_SEGMENT_SECONDS, desc=f'measuring {tokenizer}',
+                      cache=tokenizer_xp.folder / 'demo_measurement.json')
+    failures = failed_checks([{**figures, 'seed': settings.codec_seed}])
+    codec, _ = load_codec(codec_file)
+    mine = {(pattern, seed): xp for (name, pattern, seed), xp in lms.items() if name == tokenizer}
+    lm_duration = _lm_segment_duration(next(iter(mine.values())))
+    held_out = held_out_tokens(codec, tokenizer_xp, manifests['evaluate'], lm_duration, settings.max_segments)
+    measured = {}
+    for (pattern, seed), xp in mine.items():
+        assert xp.folder is not None
+        wav = audio_dir / f'{tokenizer}-{pattern}-lm.wav' if seed == 0 else None
+        measured[pattern, seed] = {**measure_lm(xp.folder, codec, held_out, settings, wav, seed),
+                                   'best_step': xp.best_step()}
+    marginal = sum(marginal_bits_per_codebook(held_out))
+    runs = [{**with_marginals(gap_figures(measured[('delay', seed)], measured[('flatten', seed)]), marginal),
+             'seed': seed, 'delay_sig': mine['delay', seed].folder.name, 'flatten_sig': mine['flatten', seed].folder.name}
+            for seed in range(settings.seeds)]
+    original, reconstruction = _held_out_clip(codec, manifests['evaluate'], settings.generate_seconds)
+    write_wav(audio_dir / 'held-out-original.wav', original, codec.sample_rate)
+    clips = [AudioClip('held-out original', audio_dir / 'held-out-original.wav'),
+             AudioClip(f'{tokenizer} reconstruction', write_wav(audio_dir / f'{tokenizer}-reconstruction.wav',
+                                                                reconstruction, codec.sample_rate)),
+             *(AudioClip(f'{pattern} LM, seed 0', audio_dir / f'{tokenizer}-{pattern}-lm.wav')
+               for pattern in LM_PATTERNS)]
+    section = PageSection(tokenizer, f"codec XP {tokenizer_xp.folder.name}; SI-SNR {figures['sisnr_db']:.2f} dB, code "
+                                     f"ablation gap {figures['code_ablation_gap_db']:.1f} dB; working-codec checks: "
+                                     f"{'; '.join(failures) or 'all passed'}", clips)
+    return TokenizerResult(figures, failures, runs, section, lm_duration)
+
+
+def print_tokenizer_checks(results: tp.Mapping[str, TokenizerResult]) -> None:
+    """One line per tokenizer: SI-SNR, code ablation gap, delay-aligned I and its working-codec checks."""
+    print('\nTokenizers (working-codec checks on the held-out song, 5 s segments):')
+    for tokenizer, result in results.items():
+        figures = result.figures
+        print(f"  {tokenizer}: SI-SNR {figures['sisnr_db']:.2f} dB, code ablation gap "
+              f"{figures['code_ablation_gap_db']:.1f} dB, delay-aligned I {figures['tc_percent_delay']:.3f} %: "
+              f"{'all checks passed' if not result.failures else '; '.join(result.failures)}")
+
+
+def run_lm_gap(out: Path, cache: Path, audio: tp.Optional[Path] = None,
+               settings: tp.Optional[LMGapSettings] = None, command: tp.Optional[str] = None) -> dict:
+    """Train the tokenizers and their LMs, measure, print the table and the prediction, write ``lm_gap.json``
+    (with ``command``, the command line that ran it, for the results document),
+    ``lm_gap.png``, the wav files (``audio/``) and ``report.html`` in ``out`` (with ``-QUANTIZER`` before the
+    extension for a ``--quantizer`` other than rvq)."""
+    settings = settings or LMGapSettings()
+    settings.validate()
+    out = Path(out)
+    manifests = prepare_music(out, cache, audio, max(settings.generate_seconds, CODEC_SEGMENT_SECONDS))
+    start, start_text = resolve_start(settings.start, settings.start_steps, settings.quantizer, manifests, out)
+    codecs, lms = train_tokenizers_and_lms(out, manifests, start, start_text, settings)
     torch.set_num_threads(1)  # generation times with one thread, as each training job had
     suffix = settings.output_suffix
-    audio_dir = out / f'audio{suffix}'
-    lm_duration = None
-    runs: tp.Dict[str, tp.List[dict]] = {}
-    codec_figures = {}
-    codec_failures: tp.Dict[str, tp.List[str]] = {}  # the working-codec checks each tokenizer fails
-    sections = []
-    for tokenizer, tokenizer_xp in codecs.items():
-        assert tokenizer_xp.folder is not None
-        codec_file = tokenizer_xp.folder / 'checkpoint.th'
-        codec_figures[tokenizer] = measure(codec_file, manifests['evaluate'], CODEC_SEGMENT_SECONDS,
-                                           desc=f'measuring {tokenizer}',
-                                           cache=tokenizer_xp.folder / 'demo_measurement.json')
-        codec_failures[tokenizer] = failed_checks([{**codec_figures[tokenizer], 'seed': settings.codec_seed}])
-        codec, _ = load_codec(codec_file)
-        mine = {(pattern, seed): xp for (name, pattern, seed), xp in lms.items() if name == tokenizer}
-        if lm_duration is None:
-            lm_duration = float(_lm_segment_duration(next(iter(mine.values()))))
-        tokens_file = tokenizer_xp.folder / f'lm_gap_tokens_{lm_duration:g}s_{settings.max_segments}.pt'
-        if tokens_file.is_file():
-            held_out = torch.load(tokens_file)
-        else:
-            held_out = encode_segments(codec, manifests['evaluate'], lm_duration, settings.max_segments)
-            torch.save(held_out, tokens_file)
-        measured = {}
-        for (pattern, seed), xp in mine.items():
-            assert xp.folder is not None
-            wav = audio_dir / f'{tokenizer}-{pattern}-lm.wav' if seed == 0 else None
-            measured[pattern, seed] = {**measure_lm(xp.folder, codec, held_out, settings, wav, seed),
-                                       'best_step': xp.best_step()}
-        marginal = sum(marginal_bits_per_codebook(held_out))
-        runs[tokenizer] = [{**with_marginals(gap_figures(measured[('delay', seed)], measured[('flatten', seed)]),
-                                             marginal), 'seed': seed,
-                            'delay_sig': mine['delay', seed].folder.name,
-                            'flatten_sig': mine['flatten', seed].folder.name}
-                           for seed in range(settings.seeds)]
-        original, reconstruction = _held_out_clip(codec, manifests['evaluate'], settings.generate_seconds)
-        if not sections:  # the same audio for every tokenizer
-            write_wav(audio_dir / 'held-out-original.wav', original, codec.sample_rate)
-        clips = [AudioClip('held-out original', audio_dir / 'held-out-original.wav'),
-                 AudioClip(f'{tokenizer} reconstruction', write_wav(audio_dir / f'{tokenizer}-reconstruction.wav',
-                                                                    reconstruction, codec.sample_rate)),
-                 *(AudioClip(f'{pattern} LM, seed 0', audio_dir / f'{tokenizer}-{pattern}-lm.wav')
-                   for pattern in LM_PATTERNS)]
-        checks = codec_failures[tokenizer]
-        sections.append(PageSection(tokenizer, f"codec XP {tokenizer_xp.folder.name}; SI-SNR "
-                                               f"{codec_figures[tokenizer]['sisnr_db']:.2f} dB, code ablation gap "
-                                               f"{codec_figures[tokenizer]['code_ablation_gap_db']:.1f} dB; "
-                                               f"working-codec checks: {'; '.join(checks) or 'all passed'}",
-                                    clips))
+    results = {tokenizer: measure_tokenizer(tokenizer, xp, lms, manifests, settings, out / f'audio{suffix}')
+               for tokenizer, xp in codecs.items()}
+    runs = {tokenizer: result.runs for tokenizer, result in results.items()}
+    lm_duration = results[TOKENIZERS[0]].lm_duration
+    lm_steps = next(iter(lms.values())).steps
 
     summary = summarize(runs)
     first = runs[TOKENIZERS[0]][0]
@@ -347,19 +378,15 @@ def run_lm_gap(out: Path, cache: Path, audio: tp.Optional[Path] = None,
               f"{first['params']:,} parameters, {lm_steps} steps; mean ± 95 % interval over {settings.seeds} "
               f"LM seed(s); generation of {settings.generate_seconds:g} s.")
     table = format_table(summary)
-    broken = [f"{tokenizer}: {'; '.join(failures)}" for tokenizer, failures in codec_failures.items() if failures]
+    broken = [f"{tokenizer}: {'; '.join(result.failures)}" for tokenizer, result in results.items() if result.failures]
     verdict = prediction(summary, untrained_lms(runs), broken)
     print('\n' + header)
     print(table)
-    print('\nTokenizers (working-codec checks on the held-out song, 5 s segments):')
-    for tokenizer, figures in codec_figures.items():
-        failures = codec_failures[tokenizer]
-        print(f"  {tokenizer}: SI-SNR {figures['sisnr_db']:.2f} dB, code ablation gap "
-              f"{figures['code_ablation_gap_db']:.1f} dB, delay-aligned I {figures['tc_percent_delay']:.3f} %: "
-              f"{'all checks passed' if not failures else '; '.join(failures)}")
+    print_tokenizer_checks(results)
     print('\n' + verdict)
-    report = {'command': command, 'settings': asdict(settings), 'start': start_text, 'data': {k: str(v) for k, v in manifests.items()},
-              'segment_seconds': lm_duration, 'prediction': verdict, 'codecs': codec_figures,
+    report = {'command': command, 'settings': asdict(settings), 'start': start_text,
+              'data': {k: str(v) for k, v in manifests.items()}, 'segment_seconds': lm_duration, 'prediction': verdict,
+              'codecs': {tokenizer: result.figures for tokenizer, result in results.items()},
               'codec_sigs': {name: xp.folder.name for name, xp in codecs.items() if xp.folder is not None},
               'runs': runs, 'summary': {name: {k: v.to_dict() for k, v in s.items()} for name, s in summary.items()}}
     report_file = out / f'lm_gap{suffix}.json'
@@ -367,7 +394,7 @@ def run_lm_gap(out: Path, cache: Path, audio: tp.Optional[Path] = None,
     plot = plot_gap(runs, out / f'lm_gap{suffix}.png', settings.quantizer)
     page_table = PageTable(header, ['', *summary], table_rows(summary))
     page = write_listening_page(out / f'report{suffix}.html', f'audiocraft-mmd lm-gap ({settings.quantizer})', verdict,
-                                [page_table], [plot], sections)
+                                [page_table], [plot], sections=[result.section for result in results.values()])
     print(f"Wrote {report_file}, {plot} and {page}")
     return report
 
