@@ -17,6 +17,7 @@ from ..experiments.recipes import CODEC_SOLVER, QUANTIZERS, START_STEPS, codec_x
 from ..experiments.runner import train_xps
 from ..experiments.seeds import seed_bars, seed_intervals
 from ..experiments.start import resolve_start, start_problems
+from ..experiments.table import text_table
 from ..experiments.verdict import verdict
 from ..experiments.xp import XP, locate_xps, reuse_text
 from ..losses import MODES
@@ -198,25 +199,19 @@ def format_table(runs: tp.Dict[str, tp.List[dict]], start: tp.Optional[dict]) ->
     labels, the paired change."""
     labels = list(runs)
     summaries = {label: summarize(r) for label, r in runs.items()}
-    width = max(len(label) for _, label, _, _ in FIGURES) + 2
-    col = 22
-    head = f"{'':{width}}" + (f"{'start':>12}" if start else '') + ''.join(f"{label:>{col}}" for label in labels)
     pair = len(labels) == 2
-    if pair:
-        head += f"{'change':>{col}}{'':>9}"
-    lines = [head]
+    rows = [['', *(['start'] if start else []), *labels, *(['change', ''] if pair else [])]]
     for key, label, spec, _ in FIGURES:
         if not all(key in summaries[name] for name in labels):
             continue
-        line = f"{label:{width}}" + (f"{format(start[key], spec):>12}" if start else '')
-        line += ''.join(f"{summaries[name][key].format(spec):>{col}}" for name in labels)
+        row = [label, *([format(start[key], spec)] if start else []), *(summaries[name][key].format(spec) for name in labels)]
         if pair:
             change = paired_change(runs[labels[0]], runs[labels[1]], key)
             base = summaries[labels[0]][key].mean
-            relative = f"{100 * change.mean / abs(base):+.1f}%" if base else 'n/a'
-            line += f"{change.format(spec):>{col}}{relative:>9}"
-        lines.append(line)
-    return '\n'.join(lines)
+            row += [change.format(spec), f"{100 * change.mean / abs(base):+.1f}%" if base else 'n/a']
+        rows.append(row)
+    widths = [max(len(label) for _, label, _, _ in FIGURES) + 2, *([12] if start else []), *[22] * len(labels), 22, 9]
+    return text_table(rows, widths)
 
 
 def plot_results(runs: tp.Dict[str, tp.List[dict]], path: Path) -> Path:

@@ -22,6 +22,7 @@ from ..experiments.recipes import LM_SOLVER, START_STEPS, codec_xp, lm_xp
 from ..experiments.runner import train_xps
 from ..experiments.seeds import seed_bars, seed_intervals
 from ..experiments.start import resolve_start, start_problems
+from ..experiments.table import text_table
 from ..experiments.xp import XP, locate_xps, reuse_text
 from ..lm_patterns import LM_PATTERNS
 from ..processes import default_jobs
@@ -194,10 +195,7 @@ def table_rows(summary: tp.Dict[str, tp.Dict[str, Interval]]) -> tp.List[tp.List
 
 def format_table(summary: tp.Dict[str, tp.Dict[str, Interval]]) -> str:
     rows = table_rows(summary)
-    width, col = max(len(row[0]) for row in rows) + 2, 22
-    lines = [f"{'':{width}}" + ''.join(f"{name:>{col}}" for name in summary)]
-    lines += [f"{row[0]:{width}}" + ''.join(f"{cell:>{col}}" for cell in row[1:]) for row in rows]
-    return '\n'.join(lines)
+    return text_table([['', *summary], *rows], [max(len(row[0]) for row in rows) + 2, *[22] * len(summary)])
 
 
 def untrained_lms(runs: tp.Dict[str, tp.List[dict]]) -> tp.List[str]:

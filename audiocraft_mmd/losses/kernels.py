@@ -20,19 +20,6 @@ import typing as tp
 
 import torch
 
-__all__ = [
-    "KERNELS",
-    "Kernel",
-    "MultiScaleGaussianKernel",
-    "SquaredInverseKernel",
-    "LinearKernel",
-    "QuadraticKernel",
-    "build_kernel",
-    "pairwise_sqdist",
-    "pairwise_dot",
-    "pairwise_statistic",
-]
-
 
 _LN2 = math.log(2.0)
 

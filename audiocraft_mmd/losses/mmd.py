@@ -30,18 +30,6 @@ from .kernels import KERNELS, Kernel, build_kernel, pairwise_sqdist
 if tp.TYPE_CHECKING:
     from .config import MMDConfig
 
-__all__ = [
-    "ALIGNMENTS",
-    "MMDLoss",
-    "KernelDiagnostics",
-    "SCALES",
-    "default_chunk_size",
-    "factorize",
-    "kernel_diagnostics",
-    "mmd2_unbiased",
-    "scale_samples",
-    "select_frames",
-]
 
 SCALES: tp.Tuple[str, ...] = ("fixed", "standardized", "median")
 """Valid ``scale`` values of :class:`MMDLoss` (see :func:`scale_samples`)."""

@@ -1,6 +1,6 @@
 """Metrics on codec codes: statistical dependence between codebooks (paper Fig. 2, Tables 3-4, App. E)."""
+from ..alignment import ALIGNMENTS
 from .dependence import (
-    ALIGNMENTS,
     CORRECTIONS,
     DEFAULT_CORRECTION,
     DependenceAccumulator,

@@ -359,5 +359,3 @@ def measure_codec(model: CompressionModel, manifest_dir: tp.Union[str, Path], cf
     return meter.result(**dependence_kwargs)
 
 
-__all__ = ['Check', 'CodecMeasurement', 'CodecMeter', 'format_measurement', 'iter_segments', 'manifest_file', 'measure_codec',
-           'stack_batches', 'working_codec_checks']

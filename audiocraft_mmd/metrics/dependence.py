@@ -85,19 +85,7 @@ import typing as tp
 import numpy as np
 import torch
 
-from ..alignment import ALIGNMENTS, CodeGroup, PatternConfig, code_groups, group_weights
-
-__all__ = [
-    "ALIGNMENTS",
-    "CORRECTIONS",
-    "DEFAULT_CORRECTION",
-    "DependenceAccumulator",
-    "DependenceResult",
-    "GroupedDependence",
-    "codebook_dependence",
-]
-
-"""Valid ``alignment`` values: how the K codebooks are put together into one sample."""
+from ..alignment import CodeGroup, PatternConfig, code_groups, group_weights
 
 CORRECTIONS: tp.Tuple[str, ...] = ("shuffle", "miller_madow", "none")
 """Valid ``correction`` values, see the module docstring."""
