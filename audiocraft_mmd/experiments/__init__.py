@@ -7,5 +7,6 @@
 - `music`: the music a command trains and measures on;
 - `measure`: one codec's figures on a manifest (cached beside its XP) and the working-codec checks;
 - `cache`: the keyed JSON cache the measurements use;
-- `seeds`: mean and interval tables over seeds and the per-seed bar plot.
+- `seeds`: mean and interval tables over seeds and the per-seed bar plot;
+- `table`: the text tables the commands print.
 """

@@ -14,6 +14,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ..processes import sigterm_as_exit
+from ..experiments.table import text_table
 from ..stats import Interval, mean_interval, paired_change
 from .codec import PlantedSettings
 
@@ -210,14 +211,11 @@ class PlantedReport:
 
     def format_table(self) -> str:
         """One row per figure, one column per cell (mean ± 95 % half-interval over seeds)."""
-        width = max(len(label) for _, label, _ in FIGURES) + 2
+        rows = [['', *(c.cell.label for c in self.cells)],
+                *([label, *(c.summary[key].format(spec) for c in self.cells)] for key, label, spec in FIGURES),
+                ['I, paired change', '', *(c.change['tc_percent'].format('.2f') for c in self.cells[1:])]]
         col = max(24, max(len(c.cell.label) for c in self.cells) + 2)
-        lines = [f"{'':{width}}" + ''.join(f"{c.cell.label:>{col}}" for c in self.cells)]
-        for key, label, spec in FIGURES:
-            lines.append(f"{label:{width}}" + ''.join(f"{c.summary[key].format(spec):>{col}}" for c in self.cells))
-        lines.append(f"{'I, paired change':{width}}" + f"{'':>{col}}" + ''.join(
-            f"{c.change['tc_percent'].format('.2f'):>{col}}" for c in self.cells[1:]))
-        return '\n'.join(lines)
+        return text_table(rows, [max(len(label) for _, label, _ in FIGURES) + 2, *[col] * len(self.cells)])
 
     def to_dict(self) -> tp.Dict[str, tp.Any]:
         return {'settings': self.settings.to_dict(), 'seeds': self.seeds,
