@@ -50,7 +50,7 @@ def locate_compression_model(name: tp.Union[str, Path]) -> CompressionSource:
         release = name.split('/', 3)[-1]
         if not Path(release).is_file():  # a release name
             return CompressionSource('pretrained', release)
-        name = release  # an exported file: read here, so that its model is built by the plugin's builder
+        name = release  # an exported file: read here (one read, with the errors of `read_checkpoint`)
     if Path(name).is_dir() and (Path(name) / EXPORTED_COMPRESSION_FILE).is_file():
         name = str(Path(name) / EXPORTED_COMPRESSION_FILE)
     path = checkpoint.resolve_checkpoint_path(name, use_fsdp=False)
