@@ -65,6 +65,7 @@ def loss_problems(alignment: str, pattern: tp.Optional[PatternConfig], kernel: t
             problems.append(f"{name} must be {none} or an integer >= 1, got {value!r}.")
     return problems
 
+
 # Samples used for the median pairwise distance of ``scale="median"`` (all pairs among them).
 _MEDIAN_MAX_SAMPLES = 1024
 # A spread (std, distance) at most this many epsilons of the dtype times the samples' magnitude

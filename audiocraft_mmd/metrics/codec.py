@@ -357,5 +357,3 @@ def measure_codec(model: CompressionModel, manifest_dir: tp.Union[str, Path], cf
         raise MissingDataError(f"{manifest_dir}: no audio file is at least {segment_duration} s long; "
                                "lower --segment-duration.")
     return meter.result(**dependence_kwargs)
-
-
