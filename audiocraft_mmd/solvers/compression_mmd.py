@@ -308,9 +308,10 @@ MMD_QUANTIZERS = ('rvq', 'pvq')
 def _check_continue_from(cfg: omegaconf.DictConfig) -> None:
     """A ``continue_from`` file or XP (not a release name) holds an EnCodec: a missing, corrupt or other model stops
     the run here, naming it, instead of in audiocraft's loader."""
+    from dora import get_xp, is_xp
     name = cfg.get('continue_from')
-    if not name:
-        return
+    if not name or (is_xp() and (get_xp().folder / 'checkpoint.th').is_file()):
+        return  # resuming: audiocraft reads the XP's own checkpoint, not continue_from
     try:
         source = locate_compression_model(str(name))
     except ConfigurationError as exc:
