@@ -269,22 +269,28 @@ def outcome_text(cells: tp.Sequence[MusicCell]) -> str:
 
 
 def best_cell_text(cells: tp.Sequence[MusicCell]) -> tp.List[str]:
-    """The best cell over the reports of each cell (`MusicCell.cell_key`): of the cells every report of which shows
-    the effect, the one whose weakest report's interval ends furthest below 0; the cells whose reports disagree; and
-    how the parallel-aligned I moved where the effect shows."""
+    """The best cell over the reports of each cell (`MusicCell.cell_key`): of the replicated cells (more than one
+    report) every report of which shows the effect, the one whose weakest report's interval ends furthest below 0;
+    the cells that show it in their one report (not replicated yet), strongest first; the cells whose reports
+    disagree; and how the parallel-aligned I moved where the effect shows."""
     groups: tp.Dict[tp.Tuple, tp.List[MusicCell]] = {}
     for cell in cells:
         groups.setdefault(cell.cell_key, []).append(cell)
     def change(cell: MusicCell) -> Interval:
         return paired_change(cell.base, cell.runs, 'tc_percent_delay')
     lines = []
-    always = [group for group in groups.values() if all(map(_shows, group))]
-    if always:
-        best = min(always, key=lambda group: max(change(cell).high for cell in group))
-        runs = ', '.join(f"`{cell.name}` {change(cell).format('.3f')} points over {change(cell).n} seeds"
-                         for cell in best)
-        lines.append(f"Best cell (of the cells that show the effect in every report of them, the one whose weakest "
-                     f"report's interval ends furthest below 0): {len(best)} report(s), {runs}.")
+    def text(cell: MusicCell) -> str:
+        return f"`{cell.name}` {change(cell).format('.3f')} points over {change(cell).n} seeds"
+    replicated = [group for group in groups.values() if len(group) > 1 and all(map(_shows, group))]
+    if replicated:
+        best = min(replicated, key=lambda group: max(change(cell).high for cell in group))
+        lines.append(f"Best cell (of the cells run in more than one report, each showing the effect, the one whose "
+                     f"weakest report's interval ends furthest below 0): {len(best)} report(s), "
+                     f"{', '.join(map(text, best))}.")
+    single = sorted((group[0] for group in groups.values() if len(group) == 1 and _shows(group[0])),
+                    key=lambda cell: change(cell).high)
+    if single:
+        lines.append(f"Shown in the one report of a cell, not replicated yet: {', '.join(map(text, single))}.")
     for group in groups.values():
         if len(group) > 1 and 0 < sum(map(_shows, group)) < len(group):
             named = ', '.join(f"`{cell.name}` ({_verdict(cell.verdict)})" for cell in group)
@@ -309,8 +315,8 @@ def music_section(results: Path) -> str:
         '',
         "A cell is a setting of the MMD codec (weight, `mmd.scale`, steps, `mmd.num_batches`, `mmd.mode`); a report is "
         "one run of it (`audiocraft-mmd demo`). Training is bit-identical run to run on one machine, not across CPU "
-        "types, so a cell run in two sessions (`search/`, `reruns/`) has two reports whose seeds differ: two "
-        "replications of the cell. Every report fine-tunes the demo's codecs from the start codec on the demo music's train "
+        "types, so a cell run in several sessions (one subfolder each: `search/`, `reruns/`, `search-2/`) has one report "
+        "per session whose seeds differ: replications of the cell (`search-2/` reuses the baselines of `reruns/`). Every report fine-tunes the demo's codecs from the start codec on the demo music's train "
         "split and measures "
         f"them on the held-out song ({first['num_clips']} segments of {first['clip_seconds']:g} s, "
         f"{first['dependence_samples']['delay']:,} delay-aligned frames) and, where the column is filled, "
