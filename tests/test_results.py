@@ -106,13 +106,13 @@ def test_reports_of_one_cell_are_replications_and_the_best_cell_shows_in_each(tm
         (tmp_path / batch / f'report-{weight:g}.json').write_text(json.dumps(report))
     cells = music_cells(tmp_path)
     assert sorted(cell.name for cell in cells) == ['reruns/report-10000', 'reruns/report-3000', 'search/report-10000',
-                                                    'search/report-1e+05', 'search/report-3000']
+                                                    'search/report-100000', 'search/report-3000']
     assert len({cell.cell_key for cell in cells}) == 3
     best, single, disagree, parallel = best_cell_text(cells)
     assert best.startswith('Best cell (') and '2 report(s), `reruns/report-10000` -0.140 ± 0.020' in best
     assert '`search/report-10000` -0.120 ± 0.020' in best and '3000' not in best  # 3e3 failed a rerun
-    assert '1e+05' not in best  # the strongest change, in one report only
-    assert single == "Shown in the one report of a cell, not replicated yet: `search/report-1e+05` -0.270 ± 0.020 points over 5 seeds."
+    assert '100000' not in best  # the strongest change, in one report only
+    assert single == "Shown in the one report of a cell, not replicated yet: `search/report-100000` -0.270 ± 0.020 points over 5 seeds."
     assert disagree == ("Reports of one cell disagree: `reruns/report-3000` (does not show), `search/report-3000` "
                         "(shows).")
     assert parallel.startswith('The parallel-aligned I rises with an interval excluding 0 in 0 of the 4 report(s)')
