@@ -13,6 +13,7 @@ from pathlib import Path
 from ..errors import ConfigurationError, choice_problem
 from ..experiments.measure import FIGURES, failed_checks, measure
 from ..experiments.music import prepare_music
+from ..experiments.options import shared_problems
 from ..experiments.recipes import CODEC_SOLVER, QUANTIZERS, START_STEPS, codec_xp, mmd_argv
 from ..experiments.runner import train_xps
 from ..experiments.seeds import seed_bars, seed_intervals
@@ -129,22 +130,13 @@ class DemoSettings:
         problems = []
         if self.steps < 1:
             problems.append(f"--steps must be >= 1, got {self.steps}")
-        if self.seeds < 1:
-            problems.append(f"--seeds must be >= 1 (>= 2 for an interval), got {self.seeds}")
-        if not self.weight > 0:
-            problems.append(f"--weight must be > 0 (the baseline is weight 0), got {self.weight:g}")
+        problems += shared_problems(self.seeds, self.weight, self.num_batches, self.max_segments, self.jobs)
         if (problem := choice_problem('--scale', self.scale, SCALES, sep=' ')) is not None:
             problems.append(problem.rstrip('.'))
         if not self.segment_duration > 0:
             problems.append(f"--segment-duration must be > 0, got {self.segment_duration:g}")
-        if self.max_segments is not None and self.max_segments < 1:
-            problems.append(f"--segments must be >= 1, got {self.max_segments}")
-        if self.jobs < 1:
-            problems.append(f"--jobs must be >= 1, got {self.jobs}")
         if self.planted_steps < 0:
             problems.append(f"--planted-steps must be >= 0 (0 skips the planted part), got {self.planted_steps}")
-        if self.num_batches is not None and self.num_batches < 1:
-            problems.append(f"--num-batches must be >= 1 (mmd.num_batches), got {self.num_batches}")
         if self.mode is not None and (problem := choice_problem('--mode', self.mode, MODES, sep=' ')) is not None:
             problems.append(problem.rstrip('.'))
         problems += start_problems(self.start, self.start_steps, self.quantizer)

@@ -18,6 +18,7 @@ from ..errors import ConfigurationError
 from ..experiments.cache import cached_figures
 from ..experiments.measure import failed_checks, measure
 from ..experiments.music import prepare_music
+from ..experiments.options import shared_problems
 from ..experiments.recipes import LM_SOLVER, START_STEPS, codec_xp, lm_xp
 from ..experiments.runner import train_xps
 from ..experiments.seeds import seed_bars, seed_intervals
@@ -60,18 +61,11 @@ class LMGapSettings:
         return '' if self.quantizer == 'rvq' else f'-{self.quantizer}'
 
     def validate(self) -> None:
-        problems = []
-        for name in ('seeds', 'codec_steps', 'lm_steps', 'jobs'):
-            if getattr(self, name) < 1:
-                problems.append(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
-        if not self.weight > 0:
-            problems.append(f"--weight must be > 0, got {self.weight:g}")
-        if self.num_batches is not None and self.num_batches < 1:
-            problems.append(f"--num-batches must be >= 1 (mmd.num_batches), got {self.num_batches}")
+        problems = [f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}"
+                    for name in ('codec_steps', 'lm_steps') if getattr(self, name) < 1]
+        problems += shared_problems(self.seeds, self.weight, self.num_batches, self.max_segments, self.jobs)
         if not self.generate_seconds > 0:
             problems.append(f"--generate-seconds must be > 0, got {self.generate_seconds:g}")
-        if self.max_segments is not None and self.max_segments < 1:
-            problems.append(f"--segments must be >= 1, got {self.max_segments}")
         problems += start_problems(self.start, self.start_steps, self.quantizer)
         if problems:
             raise ConfigurationError('; '.join(problems) + '.')
