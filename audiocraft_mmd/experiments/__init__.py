@@ -8,5 +8,6 @@
 - `measure`: one codec's figures on a manifest (cached beside its XP) and the working-codec checks;
 - `cache`: the keyed JSON cache the measurements use;
 - `seeds`: mean and interval tables over seeds and the per-seed bar plot;
-- `table`: the text tables the commands print.
+- `table`: the text tables the commands print;
+- `options`: the option checks the commands share.
 """
