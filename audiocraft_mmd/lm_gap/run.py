@@ -254,13 +254,11 @@ def plot_gap(runs: tp.Dict[str, tp.List[dict]], path: Path, quantizer: str = 'rv
 
 class TokenizerResult(tp.NamedTuple):
     """What `measure_tokenizer` finds for one tokenizer: its codec figures and failed working-codec checks, one
-    row per LM seed (`gap_figures` with the marginals, the LMs' sigs), its section of report.html, and the LMs'
-    training segment length in s."""
+    row per LM seed (`gap_figures` with the marginals, the LMs' sigs) and its section of report.html."""
     figures: dict
     failures: tp.List[str]
     runs: tp.List[dict]
     section: PageSection
-    lm_duration: float
 
 
 def train_tokenizers_and_lms(out: Path, manifests: tp.Mapping[str, Path], start: str, start_text: str,
@@ -295,9 +293,11 @@ def held_out_tokens(codec: CompressionModel, tokenizer_xp: XP, manifest: Path, s
 
 
 def measure_tokenizer(tokenizer: str, tokenizer_xp: XP, lms: tp.Mapping[tp.Tuple[str, str, int], XP],
-                      manifests: tp.Mapping[str, Path], settings: LMGapSettings, audio_dir: Path) -> TokenizerResult:
-    """Measure one tokenizer (its working-codec checks) and its LMs on the held-out song, and write its wav files
-    (the original too, the same for every tokenizer)."""
+                      manifests: tp.Mapping[str, Path], settings: LMGapSettings, audio_dir: Path,
+                      lm_duration: float, write_original: bool) -> TokenizerResult:
+    """Measure one tokenizer (its working-codec checks) and its LMs on the held-out song cut in segments of
+    ``lm_duration`` s, and write its wav files (with ``write_original``, the held-out original's too: the same
+    for every tokenizer)."""
     from .audio import write_wav
     from .measure import marginal_bits_per_codebook
     from ..models.compression import load_codec
@@ -308,7 +308,6 @@ def measure_tokenizer(tokenizer: str, tokenizer_xp: XP, lms: tp.Mapping[tp.Tuple
     failures = failed_checks([{**figures, 'seed': settings.codec_seed}])
     codec, _ = load_codec(codec_file)
     mine = {(pattern, seed): xp for (name, pattern, seed), xp in lms.items() if name == tokenizer}
-    lm_duration = _lm_segment_duration(next(iter(mine.values())))
     held_out = held_out_tokens(codec, tokenizer_xp, manifests['evaluate'], lm_duration, settings.max_segments)
     measured = {}
     for (pattern, seed), xp in mine.items():
@@ -321,7 +320,8 @@ def measure_tokenizer(tokenizer: str, tokenizer_xp: XP, lms: tp.Mapping[tp.Tuple
              'seed': seed, 'delay_sig': mine['delay', seed].folder.name, 'flatten_sig': mine['flatten', seed].folder.name}
             for seed in range(settings.seeds)]
     original, reconstruction = _held_out_clip(codec, manifests['evaluate'], settings.generate_seconds)
-    write_wav(audio_dir / 'held-out-original.wav', original, codec.sample_rate)
+    if write_original:
+        write_wav(audio_dir / 'held-out-original.wav', original, codec.sample_rate)
     clips = [AudioClip('held-out original', audio_dir / 'held-out-original.wav'),
              AudioClip(f'{tokenizer} reconstruction', write_wav(audio_dir / f'{tokenizer}-reconstruction.wav',
                                                                 reconstruction, codec.sample_rate)),
@@ -330,7 +330,7 @@ def measure_tokenizer(tokenizer: str, tokenizer_xp: XP, lms: tp.Mapping[tp.Tuple
     section = PageSection(tokenizer, f"codec XP {tokenizer_xp.folder.name}; SI-SNR {figures['sisnr_db']:.2f} dB, code "
                                      f"ablation gap {figures['code_ablation_gap_db']:.1f} dB; working-codec checks: "
                                      f"{'; '.join(failures) or 'all passed'}", clips)
-    return TokenizerResult(figures, failures, runs, section, lm_duration)
+    return TokenizerResult(figures, failures, runs, section)
 
 
 def print_tokenizer_checks(results: tp.Mapping[str, TokenizerResult]) -> None:
@@ -357,10 +357,11 @@ def run_lm_gap(out: Path, cache: Path, audio: tp.Optional[Path] = None,
     codecs, lms = train_tokenizers_and_lms(out, manifests, start, start_text, settings)
     torch.set_num_threads(1)  # generation times with one thread, as each training job had
     suffix = settings.output_suffix
-    results = {tokenizer: measure_tokenizer(tokenizer, xp, lms, manifests, settings, out / f'audio{suffix}')
-               for tokenizer, xp in codecs.items()}
+    lm_duration = _lm_segment_duration(next(iter(lms.values())))  # the same for every LM
+    results = {tokenizer: measure_tokenizer(tokenizer, xp, lms, manifests, settings, out / f'audio{suffix}',
+                                            lm_duration, write_original=index == 0)
+               for index, (tokenizer, xp) in enumerate(codecs.items())}
     runs = {tokenizer: result.runs for tokenizer, result in results.items()}
-    lm_duration = results[TOKENIZERS[0]].lm_duration
     lm_steps = next(iter(lms.values())).steps
 
     summary = summarize(runs)
