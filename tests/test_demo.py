@@ -366,8 +366,9 @@ def test_presets_run_cells_of_the_search_that_show_the_effect(tmp_path):
         settings = DemoSettings.from_preset(preset)
         reports = [report for report in cells if report.label == 'EnCodec-MMD' and report.settings['scale'] ==
                    settings.scale and (report.settings['weight'], report.settings['num_batches'],
-                                       report.settings['steps'], report.settings['mode']) ==
-                   (cell.weight, cell.num_batches, cell.steps, None)]
+                                       report.settings['steps'], report.settings['mode'],
+                                       report.settings['start_steps']) ==
+                   (cell.weight, cell.num_batches, cell.steps, None, settings.start_steps)]
         assert reports and all(report.verdict.startswith('The effect shows') for report in reports), preset
         assert max(len(report.runs) for report in reports) >= 5
         assert re.fullmatch(r'about \d+ min on a 2-core .+', cell.expected), cell.expected
