@@ -343,8 +343,10 @@ def test_search_options_reach_only_the_mmd_xps_and_name_the_report(tmp_path):
     for xp in cell_xps:
         assert ('mmd.num_batches=1' in xp.argv and 'mmd.mode=bank' in xp.argv) == (xp.weight > 0)
     assert not any(arg.startswith(('mmd.num_batches', 'mmd.mode')) for xp in default_xps for arg in xp.argv)
-    assert (DemoSettings(weight=1e3).report_name, default.report_name, cell.report_name) == (
-        'report-standardized', 'report-standardized-weight10000', 'report-standardized-weight10000-steps1000-nb1-bank')
+    assert (DemoSettings(weight=1e3).report_name, default.report_name, cell.report_name,
+            DemoSettings(start='train', start_steps=1000).report_name) == (
+        'report-standardized', 'report-standardized-weight10000', 'report-standardized-weight10000-steps1000-nb1-bank',
+        'report-standardized-weight10000-start1000')
     with pytest.raises(ConfigurationError) as error:
         DemoSettings(num_batches=0, mode='bnak').validate()
     assert str(error.value) == ("--num-batches must be >= 1 (mmd.num_batches), got 0; --mode bnak: did you mean bank? "

@@ -240,8 +240,8 @@ def test_to_dict_is_json_and_table_is_readable():
                     'null_pairwise_mi_bits', 'null_total_correlation_bits', 'null_mi_vs_rest_bits', 'raw_tc_percent'):
             assert key in data
         assert len(data['pairwise_mi_bits']) == 3 and len(data['pairwise_mi_bits'][0]) == 3
-        table = result.summary()
-        assert table == result.format_table()
+        table = result.format_table()
+        assert str(result) == table
         for text in ('Pairwise mutual information', 'MI vs rest', 'Total correlation', 'null', f'{expected:,}',
                      'correction'):
             assert text in table

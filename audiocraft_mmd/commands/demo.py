@@ -2,7 +2,7 @@
 import argparse
 from pathlib import Path
 
-from .options import add_codec_options, music_paths
+from .options import add_codec_options, given_settings, music_paths
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -39,7 +39,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                            "MMD update at every step (default: the solver's 4)")
     demo.add_argument('--mode', choices=MODES, default=None,
                       help="mmd.mode of the MMD codecs: macro_batch (default, the paper's) or bank (docs/MMD.md)")
-    demo.add_argument('--measure-train', action='store_true',
+    demo.add_argument('--measure-train', action='store_true', default=None,
                       help="also measure every codec on the train split (where the paper measures), beside the "
                            "held-out song")
     add_codec_options(demo)
@@ -49,11 +49,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..demo.run import DemoSettings, run_demo
     preset = 'long' if args.long else 'default'
-    settings = DemoSettings.from_preset(
-        preset, steps=args.steps, seeds=args.seeds, weight=args.weight, scale=args.scale, sweep=args.sweep,
-        start=args.start, segment_duration=args.segment_duration, max_segments=args.segments, quantizer=args.quantizer,
-        start_steps=args.start_steps, planted_steps=args.planted_steps, num_batches=args.num_batches, mode=args.mode,
-        measure_train=args.measure_train or None, jobs=args.jobs)
+    settings = DemoSettings.from_preset(preset, **given_settings(args, DemoSettings))
     cache, audio = music_paths(args)
     run_demo(out=Path(args.out), cache=cache, audio=audio, settings=settings, command=args.command_line, preset=preset)
     return 0

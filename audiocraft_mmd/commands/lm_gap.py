@@ -2,7 +2,7 @@
 import argparse
 from pathlib import Path
 
-from .options import add_codec_options, music_paths
+from .options import add_codec_options, given_settings, music_paths
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -31,11 +31,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..lm_gap.run import LMGapSettings, run_lm_gap
-    settings = LMGapSettings(seeds=args.seeds, codec_steps=args.codec_steps, lm_steps=args.lm_steps,
-                             weight=args.weight, num_batches=args.num_batches, generate_seconds=args.generate_seconds,
-                             max_segments=args.segments,
-                             start=args.start, quantizer=args.quantizer, start_steps=args.start_steps,
-                             **({'jobs': args.jobs} if args.jobs is not None else {}))
+    settings = LMGapSettings(**given_settings(args, LMGapSettings))
     cache, audio = music_paths(args)
     run_lm_gap(out=Path(args.out), cache=cache, audio=audio, settings=settings, command=args.command_line)
     return 0

@@ -1,5 +1,6 @@
 """Option types and the options several commands share."""
 import argparse
+import dataclasses
 import typing as tp
 from pathlib import Path
 
@@ -30,7 +31,14 @@ def add_codec_options(command: argparse.ArgumentParser) -> None:
     command.add_argument('--jobs', type=int, default=None, help="XPs trained at a time (default: 2, or 1 on one core)")
     command.add_argument('--cache', help="where the prepared music is cached (default "
                                          "~/.cache/audiocraft-mmd/demo-data)")
-    command.add_argument('--segments', type=int, default=None, help="at most this many held-out segments")
+    command.add_argument('--segments', type=int, default=None, dest='max_segments',
+                         help="at most this many held-out segments")
+
+
+def given_settings(args: argparse.Namespace, settings: type) -> tp.Dict[str, tp.Any]:
+    """The options given (not None) that set a field of the ``settings`` dataclass, by their ``dest``."""
+    return {field.name: value for field in dataclasses.fields(settings)
+            if (value := getattr(args, field.name, None)) is not None}
 
 
 def music_paths(args: argparse.Namespace) -> tp.Tuple[Path, tp.Optional[Path]]:

@@ -110,14 +110,16 @@ class DemoSettings:
     def report_name(self) -> str:
         """``report-SCALE`` (``sweep-SCALE``), with the quantizer before the scale when it is not the RVQ, and
         after it each cell setting that differs from the paper's weight, `REFERENCE_STEPS` and the solver's
-        schedule: ``-weightW``, ``-stepsN``, ``-nbN``, ``-MODE`` (``report-standardized-weight10000-nb1``), so that
-        the cells of a search share one ``--out`` and a cell keeps its name whatever the demo's default."""
+        schedule, and the start codec's steps: ``-weightW``, ``-stepsN``, ``-nbN``, ``-MODE``, ``-startN``
+        (``report-standardized-weight10000-nb1``), so that the cells of a search share one ``--out`` and a cell
+        keeps its name whatever the demo's default."""
         kind = 'sweep' if self.sweep else 'report'
         name = f"{kind}-{self.scale}" if self.quantizer == 'rvq' else f"{kind}-{self.quantizer}-{self.scale}"
         cell = [*([f'weight{self.weight:g}'] if self.weight != PAPER_WEIGHT and not self.sweep else []),
                 *([f'steps{self.steps}'] if self.steps != REFERENCE_STEPS else []),
                 *([f'nb{self.num_batches}'] if self.num_batches is not None else []),
-                *([self.mode] if self.mode is not None else [])]
+                *([self.mode] if self.mode is not None else []),
+                *([f'start{self.start_steps}'] if self.start_steps != START_STEPS else [])]
         return '-'.join([name, *cell])
 
     @property

@@ -1,81 +1,23 @@
 """Statistical dependence between the codebooks of a multi-codebook codec, from code indices.
 
-The paper's figure ``I`` (Fig. 2, Tables 3-4) is, for a pair of codebooks (i, j), the mutual
-information over the pair's joint entropy, in %, averaged over pairs (the paper draws five random
-pairs; :attr:`DependenceResult.tc_percent` averages over all K(K-1)/2 pairs, the expectation of
-that draw). Appendix E reports the mutual information between each codebook and the tuple of all
-the others (:attr:`DependenceResult.mi_vs_rest_bits`). The total correlation of all K codebooks is
-``sum_k H(c_k) - H(c_1, ..., c_K)`` (the paper's eq. (2) prints the difference the other way
-round; the total correlation is non-negative). All entropies are in bits.
+The paper's figure ``I`` (Fig. 2, Tables 3-4) is, for a pair of codebooks (i, j), their mutual information over
+their joint entropy, in %, averaged over pairs (the paper draws five random pairs; `DependenceResult.tc_percent`
+averages all K(K-1)/2, the expectation of that draw). Appendix E's MI between each codebook and all the others is
+`DependenceResult.mi_vs_rest_bits`; the total correlation is ``sum_k H(c_k) - H(c_1, ..., c_K)`` (>= 0; the
+paper's eq. (2) prints the difference the other way round). Entropies are in bits.
 
-Samples. ``codes`` [B, K, T] are turned into N aligned K-tuples (batch and time merged), with the
-alignment the MMD loss uses (:mod:`audiocraft_mmd.alignment`):
+``codes`` [B, K, T] become N aligned K-tuples with the MMD loss's alignment (`audiocraft_mmd.alignment`):
+``parallel`` (c_1[t], ..., c_K[t]), N = B * T; ``delay`` (c_1[t], c_2[t-1], ..., c_K[t-K+1]), the tuples MusicGen's
+delay pattern predicts in one step, N = B * max(T - K + 1, 0); ``pattern``: one set of tuples per group of codes an
+AudioCraft codebooks pattern predicts together (`GroupedDependence`).
 
-- ``parallel``: (c_1[t], ..., c_K[t]), N = B * T;
-- ``delay``: the tuples MusicGen's delay pattern predicts in one step,
-  (c_1[t], c_2[t-1], ..., c_K[t-K+1]), cropping K-1 frames per item, N = B * max(T - K + 1, 0);
-- ``pattern``: the codes any AudioCraft codebooks pattern predicts in one step, one set of tuples per
-  group of codes the pattern's steps predict together (:class:`GroupedDependence`: one
-  :class:`DependenceResult` per group, and the figures an LM with that pattern factorizes away).
-
-Counting is sparse: the tuple of a set of codebooks is hashed into one int64 key (mixed radix,
-``key = (c_a * m_b + c_b) * m_c + c_c ...``; 2048^4 = 2^44 fits, larger products are re-ranked
-on the way), then counted with ``np.bincount`` when the key space is at most 2N, else with
-``np.unique``. No dense m^K table is ever built. Entropies are computed from the multiset of counts
-only (counts of counts, summed in a canonical order), so relabelling the code indices of any
-codebook leaves every figure bit-for-bit unchanged.
-
-Bias and corrections (``CORRECTIONS``). The plug-in entropy of a histogram with many more cells
-than samples is biased downward (a 2048 x 2048 pair histogram has 4M cells; 250k samples occupy
-at most 250k of them), so the plug-in mutual information of *independent* codes is far above 0:
-about 2.2 bits, ``I`` = 13 %, for two independent Zipf-like 2048-entry codebooks at N = 250k.
-
-- ``'none'``: plug-in estimates, the paper's raw figure.
-- ``'miller_madow'``: every entropy gets the Miller-Madow term ``(m - 1) / (2N)`` nats, m the
-  number of observed (non-empty) bins, and every figure is computed from the corrected entropies.
-  The term is a first-order expansion valid when each bin holds many samples; in the undersampled
-  regime it removes only part of the bias.
-- ``'shuffle'`` (default): each dependence figure (pairwise MI, MI vs rest, total correlation) is
-  its plug-in value minus its mean plug-in value over ``permutations`` copies of the codes where
-  each codebook is shuffled independently across samples. Shuffled codes are independent with
-  exactly the same marginals and N, so the null mean estimates the plug-in bias of independent
-  codes at this sample size, whatever the regime. The percentage divides the corrected pair MI by
-  the pair's Miller-Madow joint entropy. With dependent codes the plug-in bias is smaller than
-  for independent ones (fewer occupied joint cells), so in the undersampled regime the shuffle
-  correction errs low (conservative); the error vanishes as N grows.
-
-Why ``'shuffle'`` is the default. Two Zipf-like 2048-entry codebooks (p_i ~ 1 / (i + 10),
-H = 9.56 bits each), Y = X with probability p else an independent draw from the same marginal;
-pair MI in bits (``I`` in %), mean over 5 seeds, one permutation, seed-to-seed sd <= 0.004 bit:
-
-    p     truth             N      none             miller_madow     shuffle
-    0     0      (0 %)      250k   2.20  (13.0 %)   1.73  (9.9 %)    -0.0003 (-0.002 %)
-                            2M     0.80  (4.4 %)    0.53  (2.8 %)    0.0000  (0.000 %)
-    0.1   0.504  (2.71 %)   250k   2.58  (15.6 %)   2.14  (12.6 %)   0.375   (2.21 %)
-                            2M     1.27  (7.1 %)    1.01  (5.6 %)    0.470   (2.60 %)
-    0.5   3.79   (24.8 %)   250k   5.23  (37.7 %)   4.97  (35.1 %)   3.03    (21.4 %)
-                            2M     4.38  (29.7 %)   4.21  (28.2 %)   3.58    (24.0 %)
-
-Miller-Madow removes only a fifth of the bias of independent codes at 250k samples (1.73 of
-2.20 bits remain), so it reads strong dependence where there is none and compares codecs through
-a sample-size-dependent offset. The shuffle correction reads 0 to within the noise (~0.002 bit)
-for independent codes and has the smallest error for dependent codes at every size (it errs low:
--0.13 and -0.76 bit at 250k, against +1.6 and +1.2 bit for Miller-Madow). When every joint cell
-is well sampled (64 x 64 cells, 200k samples, see the tests) the three corrections agree.
-
-Higher-order figures. ``mi_vs_rest_bits`` and ``total_correlation_bits`` use the histogram of all
-K codebooks (2048^4 = 1.8e13 cells for K=4). At 250k samples nearly every K-tuple is seen once
-(Good-Turing coverage ~0.02), so the plug-in joint entropy is ~log2 N for the codes and for their
-shuffles alike and every correction collapses these figures towards 0, whatever the true
-dependence (``benchmarks/dependence.py``: adjacent pairs share ~1 bit, MI vs rest reads -0.2 to
--0.05 bit, the total correlation 0.03 bit). :class:`DependenceResult` reports the coverage of
-every histogram (``pairwise_coverage``, ``joint_coverage``) and the table warns when the joint is
-saturated; the pairwise figures (the paper's ``I``) only need the pair histograms.
-
-Negative values: corrected figures are differences of noisy estimates and can be slightly
-negative for (near-)independent codes. They are kept as they are, never clamped, so that averages
-over pairs or runs stay unbiased. ``permutations`` > 1 reduces the noise of the null (and of the
-``'shuffle'`` correction); the null's spread is reported in ``null_tc_percent_std``.
+Counting is sparse (a tuple is hashed into one int64 mixed-radix key, counted with ``np.bincount`` or
+``np.unique``; no dense m^K table), and entropies depend only on the multiset of counts, so relabelling the codes of
+any codebook changes no figure. The plug-in estimates are biased far above 0 when the histograms have more cells
+than samples; ``correction`` (`CORRECTIONS`: ``'shuffle'``, the default, subtracts the same plug-in figure on codes
+shuffled independently per codebook; ``'miller_madow'``; ``'none'``, the paper's raw figure) and why ``'shuffle'``
+is the default, with its measured errors, are in docs/DEPENDENCE.md. Corrected figures of (near-)independent codes
+can be slightly negative; they are never clamped, so averages over pairs or runs stay unbiased.
 """
 import dataclasses
 import itertools
@@ -216,10 +158,6 @@ class DependenceResult:
     def _min_pair_coverage(self) -> float:
         i, j = np.triu_indices(self.num_codebooks, k=1)
         return float(self.pairwise_coverage[i, j].min())
-
-    def summary(self) -> str:
-        """Same as :meth:`format_table`."""
-        return self.format_table()
 
     def __str__(self) -> str:
         return self.format_table()
