@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .experiments.seeds import seed_intervals
+from .experiments.start import SCRATCH
 from .experiments.verdict import MSSPEC_TOLERANCE
 from .stats import Interval, mean_interval, paired_change
 
@@ -50,15 +51,21 @@ class MusicCell:
     @property
     def cell_key(self) -> tp.Tuple:
         """What two reports share when they are runs of one cell: the codec's label, `CELL_SETTINGS` and the start
-        codec, known by its held-out figures (the measurement is deterministic: one codec measures the same)."""
+        codec, known by its held-out figures (the measurement is deterministic: one codec measures the same), or
+        none (``--start scratch``)."""
         start = self.start_figures or {}
-        return (self.label, *(self.settings.get(key) for key in CELL_SETTINGS),
+        return (self.label, *(self.settings.get(key) for key in CELL_SETTINGS), self.from_scratch,
                 *(round(start[key], 6) for key in ('tc_percent_delay', 'msspec') if key in start))
+
+    @property
+    def from_scratch(self) -> bool:
+        """Every codec of the report trained from scratch (no start codec)."""
+        return self.settings.get('start') == SCRATCH
 
     @property
     def sort_key(self) -> tp.Tuple:
         s = self.settings
-        return (s.get('start_steps', 0), s['steps'], s['scale'], s.get('mode') or 'macro_batch',
+        return (self.from_scratch, s.get('start_steps', 0), s['steps'], s['scale'], s.get('mode') or 'macro_batch',
                 -(s.get('num_batches') or 4), s['weight'] if not s.get('sweep') else 0., self.label, self.name)
 
 
@@ -310,15 +317,17 @@ def music_section(results: Path) -> str:
     if not cells:
         return ''
     first = cells[0].base[0]
+    scratch = (" (those named `-scratch` train them from scratch: no start codec)"
+               if any(cell.from_scratch for cell in cells) else '')
     parts = [
         "## Real music: regime search",
         '',
         "A cell is a setting of the MMD codec (weight, `mmd.scale`, steps, `mmd.num_batches`, `mmd.mode`); a report is "
         "one run of it (`audiocraft-mmd demo`). Training is bit-identical run to run on one machine, not across CPU "
         "types, so a cell run in several sessions (one subfolder each: `search/`, `reruns/`, `search-2/`) has one report "
-        "per session whose seeds differ: replications of the cell (`search-2/` reuses the baselines of `reruns/`). Every report fine-tunes the demo's codecs from the start codec on the demo music's train "
-        "split and measures "
-        f"them on the held-out song ({first['num_clips']} segments of {first['clip_seconds']:g} s, "
+        "per session whose seeds differ: replications of the cell (`search-2/` reuses the baselines of `reruns/`). Every report "
+        "fine-tunes the demo's codecs from the start codec on the demo music's train split"
+        f"{scratch} and measures them on the held-out song ({first['num_clips']} segments of {first['clip_seconds']:g} s, "
         f"{first['dependence_samples']['delay']:,} delay-aligned frames) and, where the column is filled, "
         "on the train split. Each change is the MMD codec minus the baseline of the same seed, mean ± 95 % "
         "half-interval over the seeds; bold: an interval that excludes 0. MSSpec and latent rms are relative to the "

@@ -92,6 +92,26 @@ def test_quick_demo_on_user_audio(quick_demo):
     assert json.loads((tmp_path / 'demo' / 'report-standardized-steps8.json').read_text())['runs'] == report['runs']
 
 
+def test_demo_from_scratch_trains_every_codec_without_a_start_codec(quick_demo, tracks):
+    """--start scratch: no start codec is measured or named, every XP trains from scratch, the report says so in its
+    name."""
+    _, _, tmp_path = quick_demo
+    out = tmp_path / 'scratch'
+    proc = demo('--audio', str(tracks), '--steps', '8', '--seeds', '2', '--weight', '1e3', '--out', str(out),
+                '--cache', str(tmp_path / 'cache'), '--segment-duration', '2', '--planted-steps', '0',
+                '--start', 'scratch')
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert 'Training 4 rvq codecs from scratch (no start codec): MMD weights 0, 1000' in proc.stdout
+    assert 'measuring start' not in proc.stderr and '  start: ' not in proc.stdout
+    report = json.loads((out / 'report-standardized-steps8-scratch.json').read_text())
+    assert report['start_codec'] is None and report['settings']['start'] == 'scratch'
+    for run in report['runs']['baseline'] + report['runs']['EnCodec-MMD']:
+        argv = json.loads((out / 'dora' / 'xps' / run['sig'] / '.argv.json').read_text())
+        assert not any(arg.startswith('continue_from=') for arg in argv) and 'optim.epochs=1' in argv
+    yourself = next(line for line in proc.stdout.splitlines() if line.startswith('Train on the same data yourself'))
+    assert 'continue_from' not in yourself
+
+
 def test_lm_gap_end_to_end_on_the_quick_demos_codecs(quick_demo, tracks):
     """`audiocraft-mmd lm-gap` at a tiny size: it reuses the demo's baseline and MMD-delay XPs (same argv), trains
     the MMD-parallel codec and a delay and a flatten LM per tokenizer and seed through Dora, and writes a table of
@@ -260,6 +280,9 @@ def test_start_steps_lengthen_only_the_start_codec_and_keep_the_shipped_recipe_a
         with pytest.raises(ConfigurationError, match='--start-steps must be a positive multiple of 50'):
             DemoSettings(start='train', start_steps=steps).validate()
     DemoSettings(start='train', start_steps=4000, quantizer='pvq').validate()
+    DemoSettings(start='scratch', quantizer='pvq').validate()  # no start codec: any quantizer
+    with pytest.raises(ConfigurationError, match='--start-steps 1000 trains a start codec: it needs --start train'):
+        DemoSettings(start='scratch', start_steps=1000).validate()
 
 
 def test_start_codec_says_whether_it_trains_resumes_or_reuses_its_xp(tmp_path, monkeypatch, capsys):

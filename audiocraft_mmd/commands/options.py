@@ -19,8 +19,9 @@ def add_codec_options(command: argparse.ArgumentParser) -> None:
     from ..experiments.xp import UPDATES_PER_EPOCH
     command.add_argument('--start', default='shipped',
                          help="the codec every codec is fine-tuned from: 'shipped' (default, trained on the demo "
-                              "music), 'train' (train it on the given music first, ~20 min on one core) or a "
-                              "compression model (//sig/SIG, a checkpoint or an exported file)")
+                              "music), 'train' (train it on the given music first, ~20 min on one core), a "
+                              "compression model (//sig/SIG, a checkpoint or an exported file), or 'scratch' (no "
+                              "start codec: every codec trains --steps from scratch; a tiny codec needs ~2000)")
     command.add_argument('--start-steps', type=int, default=START_STEPS,
                          help=f"with --start train: steps of the start codec, a multiple of {UPDATES_PER_EPOCH} "
                               f"(default {START_STEPS}, the shipped codec's)")

@@ -1,7 +1,8 @@
 """`audiocraft-mmd demo`: fine-tune a working tiny codec with and without the MMD on real music, over
 several seeds, and measure every codec on held-out tracks with `audiocraft_mmd.metrics.codec`.
 
-Every codec of the demo starts from the same working codec, the start codec (`experiments.start`); the XPs,
+Every codec of the demo starts from the same working codec, the start codec (`experiments.start`), or, with
+``--start scratch``, every codec trains from scratch; the XPs,
 their recipes, training, measurement and verdict are `audiocraft_mmd.experiments`'.
 """
 import hashlib
@@ -17,7 +18,7 @@ from ..experiments.options import shared_problems
 from ..experiments.recipes import CODEC_SOLVER, QUANTIZERS, START_STEPS, codec_xp, mmd_argv
 from ..experiments.runner import train_xps
 from ..experiments.seeds import seed_bars, seed_intervals
-from ..experiments.start import resolve_start, start_problems
+from ..experiments.start import SCRATCH, resolve_start, start_problems
 from ..experiments.table import text_table
 from ..experiments.verdict import verdict
 from ..experiments.xp import XP, locate_xps, reuse_text
@@ -110,8 +111,8 @@ class DemoSettings:
     def report_name(self) -> str:
         """``report-SCALE`` (``sweep-SCALE``), with the quantizer before the scale when it is not the RVQ, and
         after it each cell setting that differs from the paper's weight, `REFERENCE_STEPS` and the solver's
-        schedule, and the start codec's steps: ``-weightW``, ``-stepsN``, ``-nbN``, ``-MODE``, ``-startN``
-        (``report-standardized-weight10000-nb1``), so that the cells of a search share one ``--out`` and a cell
+        schedule, the start codec's steps and no start codec: ``-weightW``, ``-stepsN``, ``-nbN``, ``-MODE``,
+        ``-startN``, ``-scratch`` (``report-standardized-weight10000-nb1``), so that the cells of a search share one ``--out`` and a cell
         keeps its name whatever the demo's default."""
         kind = 'sweep' if self.sweep else 'report'
         name = f"{kind}-{self.scale}" if self.quantizer == 'rvq' else f"{kind}-{self.quantizer}-{self.scale}"
@@ -119,7 +120,8 @@ class DemoSettings:
                 *([f'steps{self.steps}'] if self.steps != REFERENCE_STEPS else []),
                 *([f'nb{self.num_batches}'] if self.num_batches is not None else []),
                 *([self.mode] if self.mode is not None else []),
-                *([f'start{self.start_steps}'] if self.start_steps != START_STEPS else [])]
+                *([f'start{self.start_steps}'] if self.start_steps != START_STEPS else []),
+                *([SCRATCH] if self.start == SCRATCH else [])]
         return '-'.join([name, *cell])
 
     @property
@@ -152,8 +154,9 @@ def label_of(weight: float, sweep: bool) -> str:
     return 'baseline' if weight == 0 else 'EnCodec-MMD'
 
 
-def demo_xps(manifests: tp.Dict[str, Path], start: str, settings: DemoSettings) -> tp.List[XP]:
-    """Every (weight, seed) XP, fine-tuned from ``start`` (a ``continue_from`` value) on the same data.
+def demo_xps(manifests: tp.Dict[str, Path], start: tp.Optional[str], settings: DemoSettings) -> tp.List[XP]:
+    """Every (weight, seed) XP, fine-tuned from ``start`` (a ``continue_from`` value; None: from scratch) on the
+    same data.
 
     Weight-0 XPs name only their weight (`recipes.mmd_argv`), so the cells of a search share them.
     """
@@ -163,16 +166,18 @@ def demo_xps(manifests: tp.Dict[str, Path], start: str, settings: DemoSettings) 
             for weight in settings.weights for seed in range(settings.seeds)]
 
 
-def measure_split(start: str, xps: tp.Sequence[XP], manifests: tp.Dict[str, Path], split: str,
-                  settings: DemoSettings, out: Path) -> tp.Tuple[dict, tp.Dict[str, tp.List[dict]]]:
-    """Measure the start codec (a ``continue_from`` value) and every trained XP on the ``split`` manifest
+def measure_split(start: tp.Optional[str], xps: tp.Sequence[XP], manifests: tp.Dict[str, Path], split: str,
+                  settings: DemoSettings, out: Path) -> tp.Tuple[tp.Optional[dict], tp.Dict[str, tp.List[dict]]]:
+    """Measure the start codec (a ``continue_from`` value, or None) and every trained XP on the ``split`` manifest
     (``evaluate``: the held-out track(s); ``train``), each measurement cached beside its XP.
-    Returns (the start codec's figures, {label: one figure dict per seed, with its sig, seed and weight})."""
+    Returns (the start codec's figures or None, {label: one figure dict per seed, with its sig, seed and weight})."""
     suffix, where = ('', '') if split == 'evaluate' else (f'-{split}', f' ({split})')
-    start_name = start.removeprefix('//pretrained/')
-    digest = hashlib.sha256(start_name.encode()).hexdigest()[:12]
-    start_figures = measure(start_name, manifests[split], settings.segment_duration, settings.max_segments,
-                            f'measuring start{where}', cache=out / 'dora' / f'start-{digest}{suffix}.json')
+    start_figures = None
+    if start is not None:
+        start_name = start.removeprefix('//pretrained/')
+        digest = hashlib.sha256(start_name.encode()).hexdigest()[:12]
+        start_figures = measure(start_name, manifests[split], settings.segment_duration, settings.max_segments,
+                                f'measuring start{where}', cache=out / 'dora' / f'start-{digest}{suffix}.json')
     runs: tp.Dict[str, tp.List[dict]] = {}
     for xp in xps:
         assert xp.folder is not None
@@ -248,7 +253,7 @@ def planted_part(out: Path, settings: DemoSettings):
     return planted
 
 
-def train_codecs(out: Path, manifests: tp.Mapping[str, Path], start: str, start_text: str,
+def train_codecs(out: Path, manifests: tp.Mapping[str, Path], start: tp.Optional[str], start_text: str,
                  settings: DemoSettings) -> tp.List[XP]:
     """Fine-tune (or reuse) every codec of `demo_xps` in ``out/dora``; returns them, located."""
     xps = demo_xps(manifests, start, settings)
@@ -256,15 +261,17 @@ def train_codecs(out: Path, manifests: tp.Mapping[str, Path], start: str, start_
     locate_xps(xps, out / 'dora')
     # mmd.num_batches, mmd.mode if given
     schedule = ''.join(f', {arg}' for arg in mmd_argv(1., settings.scale, settings.num_batches, settings.mode)[2:])
-    print(f"Fine-tuning {len(xps)} {settings.quantizer} codecs{reuse_text(xps)} from the {start_text}: MMD weights "
+    verb, origin = (('Fine-tuning', f'from the {start_text}') if start is not None else
+                    ('Training', 'from scratch (no start codec)'))
+    print(f"{verb} {len(xps)} {settings.quantizer} codecs{reuse_text(xps)} {origin}: MMD weights "
           f"{weights} (scale {settings.scale}, delay alignment{schedule}), seeds 0-{settings.seeds - 1}, "
           f"{xps[0].steps} steps each, {settings.jobs} at a time; XPs in {out / 'dora'}", flush=True)
     train_xps(xps, out / 'dora', settings.jobs)
     return xps
 
 
-def print_results(runs: tp.Mapping[str, tp.List[dict]], start_figures: dict, train_split: tp.Optional[dict],
-                  manifests: tp.Mapping[str, Path], settings: DemoSettings) -> None:
+def print_results(runs: tp.Mapping[str, tp.List[dict]], start_figures: tp.Optional[dict],
+                  train_split: tp.Optional[dict], manifests: tp.Mapping[str, Path], settings: DemoSettings) -> None:
     """The held-out table, every seed's working-codec checks and, with ``--measure-train``, the train-split table."""
     first = next(iter(runs.values()))[0]
     samples = first['dependence_samples']
@@ -275,7 +282,8 @@ def print_results(runs: tp.Mapping[str, tp.List[dict]], start_figures: dict, tra
     print(format_table(runs, start_figures))
     print('\nWorking-codec checks (SI-SNR >= 0 dB, code ablation gap >= 10 dB, every codebook entropy >= half of '
           'log2(bins)), every seed:')
-    for label, members in {'start': [{**start_figures, 'seed': '-'}], **runs}.items():
+    start = {} if start_figures is None else {'start': [{**start_figures, 'seed': '-'}]}
+    for label, members in {**start, **runs}.items():
         failures = failed_checks(members)
         print(f"  {label}: {'all passed' if not failures else '; '.join(failures)}")
     if train_split is not None:
@@ -332,7 +340,7 @@ def run_demo(out: Path, cache: Path, audio: tp.Optional[Path] = None,
     print(f"Wrote {out / f'{name}.json'} and {plot}")
     print(f"Train on the same data yourself: uv run dora -P audiocraft_mmd run {CODEC_SOLVER} "
           + ' '.join([*(f'datasource.{split}={path}' for split, path in manifests.items()),
-                      f'continue_from={start}', *settings.quantizer_argv]))
+                      *([f'continue_from={start}'] if start is not None else []), *settings.quantizer_argv]))
     if planted is not None:
         print(f"\nWhat the demo shows.\n1. {planted.summary()}\n2. Real music: " + ' '.join(sentences))
     return report

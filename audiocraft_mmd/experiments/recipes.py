@@ -64,21 +64,21 @@ def mmd_argv(weight: float, scale: str, num_batches: tp.Optional[int] = None,
             *([f'mmd.mode={mode}'] if mode is not None else [])]
 
 
-def codec_argv(manifests: tp.Mapping[str, Path], start: str, steps: int, weight: float, seed: int,
+def codec_argv(manifests: tp.Mapping[str, Path], start: tp.Optional[str], steps: int, weight: float, seed: int,
                alignment: str = 'delay', scale: str = 'standardized', quantizer: str = 'rvq',
                num_batches: tp.Optional[int] = None, mode: tp.Optional[str] = None) -> tp.List[str]:
-    """A codec fine-tuned ``steps`` steps from ``start`` (a ``continue_from`` value) on the train split of
-    ``manifests`` with the MMD at ``weight`` (0: the baseline) matched to ``alignment``."""
+    """A codec fine-tuned ``steps`` steps from ``start`` (a ``continue_from`` value; None: trained from scratch) on
+    the train split of ``manifests`` with the MMD at ``weight`` (0: the baseline) matched to ``alignment``."""
     epochs, updates = epoch_schedule(steps)
     return [CODEC_SOLVER, f'datasource.train={manifests["train"]}', f'datasource.valid={manifests["valid"]}',
-            'datasource.evaluate=null', 'datasource.generate=null', f'continue_from={start}',
-            f'optim.epochs={epochs}', f'optim.updates_per_epoch={updates}',
-            train_samples(CODEC_SOLVER, updates), f'mmd.alignment={alignment}', *QUANTIZERS[quantizer],
+            'datasource.evaluate=null', 'datasource.generate=null',
+            *([f'continue_from={start}'] if start is not None else []), f'optim.epochs={epochs}',
+            f'optim.updates_per_epoch={updates}', train_samples(CODEC_SOLVER, updates), f'mmd.alignment={alignment}', *QUANTIZERS[quantizer],
             *mmd_argv(weight, scale, num_batches, mode), f'seed={seed}']
 
 
-def codec_xp(label: str, manifests: tp.Mapping[str, Path], start: str, steps: int, weight: float, seed: int,
-             **options: tp.Any) -> XP:
+def codec_xp(label: str, manifests: tp.Mapping[str, Path], start: tp.Optional[str], steps: int, weight: float,
+             seed: int, **options: tp.Any) -> XP:
     """The XP of `codec_argv` (``options``: its keyword arguments), with its length in steps and epochs."""
     epochs, updates = epoch_schedule(steps)
     return XP(label, weight, seed, codec_argv(manifests, start, steps, weight, seed, **options), epochs * updates,

@@ -1,6 +1,7 @@
 """The start codec every fine-tuned codec starts from: shipped with the package, trained on the user's data
-(``--start train``), or any compression model given by name. A tiny codec only transmits music after ~1000
-steps, more than a CPU run can afford per codec, so the commands fine-tune from a working one."""
+(``--start train``), or any compression model given by name; or none (``--start scratch``: every codec trains
+from scratch). A tiny codec only transmits music after ~2000 steps, more than a CPU run can afford per codec, so
+the commands fine-tune from a working one by default."""
 import typing as tp
 from pathlib import Path
 
@@ -10,6 +11,7 @@ from .runner import train_xps
 from .xp import UPDATES_PER_EPOCH, XP, locate_xps
 
 START_CODEC = Path(__file__).parents[1] / 'demo' / 'start_codec.th'  # `start_argv` on the demo music
+SCRATCH = 'scratch'  # --start scratch: no start codec
 
 
 def start_problems(start: str, start_steps: int, quantizer: str) -> tp.List[str]:
@@ -36,7 +38,7 @@ def _start_quantizer_problem(start: str, start_steps: int, quantizer: str) -> tp
     """Why the start codec cannot start a ``quantizer`` codec (another quantizer type), or None. Reads only a
     named codec's config."""
     wanted = QUANTIZER_TYPE[quantizer]
-    if start == 'train':
+    if start in ('train', SCRATCH):
         return None
     if start == 'shipped':
         have, what = 'rvq', f"the shipped start codec {START_CODEC.name}"
@@ -69,16 +71,18 @@ def start_xp(manifests: tp.Mapping[str, Path], start_steps: int, quantizer: str)
 
 
 def resolve_start(start: str, start_steps: int, quantizer: str, manifests: tp.Mapping[str, Path],
-                  out: Path) -> tp.Tuple[str, str]:
+                  out: Path) -> tp.Tuple[tp.Optional[str], str]:
     """The start codec as a ``continue_from`` value, and a description of it.
 
-    ``shipped``: the package's codec. ``train``: trains `start_argv` of ``start_steps`` with the ``quantizer``
+    ``scratch``: None (no start codec). ``shipped``: the package's codec. ``train``: trains `start_argv` of ``start_steps`` with the ``quantizer``
     overrides on the data (about 20 minutes on one core at the default 2000 steps) and exports it to
     ``out/start_codec_<sig>.th``. Anything else names a compression model.
     """
     from audiocraft.utils.export import export_encodec
     from ..compat import allow_audiocraft_checkpoints
     from ..models.compression import locate_compression_model
+    if start == SCRATCH:
+        return None, 'no start codec: every codec trained from scratch'
     if start == 'shipped':
         return f'//pretrained/{START_CODEC}', f"shipped start codec {START_CODEC.name} (demo music, {START_STEPS} steps)"
     if start == 'train':
