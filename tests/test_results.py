@@ -21,9 +21,9 @@ def _run(seed: int, tc: float, sig: str, latent: float = 3.) -> dict:
             'checks': [{'name': 'reconstructs', 'passed': True, 'detail': ''}]}
 
 
-def _report(path, command: str, base: list, mmd: list, weight: float) -> None:
+def _report(path, command: str, base: list, mmd: list, weight: float, start: str = 'shipped') -> None:
     settings = {'steps': 200, 'seeds': len(base), 'weight': weight, 'scale': 'standardized', 'sweep': False,
-                'num_batches': 1, 'mode': None, 'start_steps': 2000}
+                'num_batches': 1, 'mode': None, 'start_steps': 2000, 'start': start}
     path.write_text(json.dumps({'command': command, 'settings': settings, 'verdict': ['The effect does not show.'],
                                 'runs': {'baseline': base, 'EnCodec-MMD': mmd}, 'train_split': None}))
 
@@ -53,6 +53,16 @@ def test_music_section_rows_and_detectable_change(tmp_path):
     assert detectable.half_width(5) == pytest.approx(stats.t.ppf(0.975, 4) * detectable.diff_sd / math.sqrt(5))
     assert detectable.at_power(5) > detectable.half_width(5)
     assert '### What the measurement can detect' in text
+    # codecs trained from scratch: a cell of their own, whose baselines (other codecs) the detectable figure leaves out
+    scratch = [_run(seed, 2 * tc, f's{seed}') for seed, tc in enumerate(values)]
+    _report(tmp_path / 'music' / 'report-b-scratch.json', 'audiocraft-mmd demo --weight 1e4 --start scratch', scratch,
+            scratch, 1e4, start='scratch')
+    cells = music_cells(tmp_path / 'music')
+    assert [cell.from_scratch for cell in cells] == [False, False, True]
+    assert len({cell.cell_key for cell in cells}) == 3
+    text = results_markdown(tmp_path)
+    assert 'those named `-scratch` train them from scratch' in text
+    assert f'baseline seeds spread by {detectable.base_sd:.3f} points' in text
     empty = results_markdown(tmp_path / 'nothing')
     assert empty.startswith('# Results') and '##' not in empty  # a section without reports is left out
 
