@@ -7,8 +7,9 @@ it, and a test checks that the committed document regenerates identically from t
 Sections so far: "Real music: regime search" (`music_section`), one row per report from the ``report-*.json`` of
 `audiocraft-mmd demo` runs copied into ``docs/results/music/`` (a subfolder per batch of runs: ``search/``,
 ``reruns/``), the best cell over the reports of each cell, and the smallest change of the delay-aligned I that the
-measurement can detect at its seed count (`detectable_change`, over the reports of the default start codec); "What parallel prediction loses" (`lm_gap_section`),
-one table per ``lm_gap*.json`` of `audiocraft-mmd lm-gap` copied into ``docs/results/lm_gap/``.
+measurement can detect at its seed count (`detectable_change`, over the reports of the default start codec); "What
+parallel prediction loses" (`lm_gap_section`), one table per ``lm_gap*.json`` of `audiocraft-mmd lm-gap` copied into
+``docs/results/lm_gap/``.
 """
 import json
 import math
