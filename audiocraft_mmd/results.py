@@ -325,12 +325,13 @@ def music_section(results: Path) -> str:
     parts = [
         "## Real music: regime search",
         '',
-        "A cell is a setting of the MMD codec (weight, `mmd.scale`, steps, `mmd.num_batches`, `mmd.mode`); a report is "
-        "one run of it (`audiocraft-mmd demo`). Training is bit-identical run to run on one machine, not across CPU "
-        "types, so a cell run in several sessions (one subfolder each: `search/`, `reruns/`, `search-2/`) has one report "
-        "per session whose seeds differ: replications of the cell (`search-2/` reuses the baselines of `reruns/`). Every report "
-        "fine-tunes the demo's codecs from the start codec on the demo music's train split"
-        f"{scratch} and measures them on the held-out song ({first['num_clips']} segments of {first['clip_seconds']:g} s, "
+        "A cell is a setting of the MMD codec (weight, `mmd.scale`, steps, `mmd.num_batches`, `mmd.mode`); a report "
+        "is one run of it (`audiocraft-mmd demo`). Training is bit-identical run to run on one machine, not across CPU "
+        "types, so a cell run in several sessions (one subfolder each: `search/`, `reruns/`, `search-2/`) has one "
+        "report per session whose seeds differ: replications of the cell (`search-2/` reuses the baselines of "
+        "`reruns/`). Every report fine-tunes the demo's codecs from the start codec on the demo music's train split"
+        f"{scratch} and measures them on the held-out song ({first['num_clips']} segments of "
+        f"{first['clip_seconds']:g} s, "
         f"{first['dependence_samples']['delay']:,} delay-aligned frames) and, where the column is filled, "
         "on the train split. Each change is the MMD codec minus the baseline of the same seed, mean ± 95 % "
         "half-interval over the seeds; bold: an interval that excludes 0. MSSpec and latent rms are relative to the "

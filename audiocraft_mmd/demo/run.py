@@ -112,8 +112,8 @@ class DemoSettings:
         """``report-SCALE`` (``sweep-SCALE``), with the quantizer before the scale when it is not the RVQ, and
         after it each cell setting that differs from the paper's weight, `REFERENCE_STEPS` and the solver's
         schedule, the start codec's steps and no start codec: ``-weightW``, ``-stepsN``, ``-nbN``, ``-MODE``,
-        ``-startN``, ``-scratch`` (``report-standardized-weight10000-nb1``), so that the cells of a search share one ``--out`` and a cell
-        keeps its name whatever the demo's default."""
+        ``-startN``, ``-scratch`` (``report-standardized-weight10000-nb1``), so that the cells of a search share one
+        ``--out`` and a cell keeps its name whatever the demo's default."""
         kind = 'sweep' if self.sweep else 'report'
         name = f"{kind}-{self.scale}" if self.quantizer == 'rvq' else f"{kind}-{self.quantizer}-{self.scale}"
         cell = [*([f'weight{self.weight:g}'] if self.weight != PAPER_WEIGHT and not self.sweep else []),

@@ -73,8 +73,8 @@ def codec_argv(manifests: tp.Mapping[str, Path], start: tp.Optional[str], steps:
     return [CODEC_SOLVER, f'datasource.train={manifests["train"]}', f'datasource.valid={manifests["valid"]}',
             'datasource.evaluate=null', 'datasource.generate=null',
             *([f'continue_from={start}'] if start is not None else []), f'optim.epochs={epochs}',
-            f'optim.updates_per_epoch={updates}', train_samples(CODEC_SOLVER, updates), f'mmd.alignment={alignment}', *QUANTIZERS[quantizer],
-            *mmd_argv(weight, scale, num_batches, mode), f'seed={seed}']
+            f'optim.updates_per_epoch={updates}', train_samples(CODEC_SOLVER, updates), f'mmd.alignment={alignment}',
+            *QUANTIZERS[quantizer], *mmd_argv(weight, scale, num_batches, mode), f'seed={seed}']
 
 
 def codec_xp(label: str, manifests: tp.Mapping[str, Path], start: tp.Optional[str], steps: int, weight: float,

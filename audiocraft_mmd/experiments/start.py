@@ -74,9 +74,9 @@ def resolve_start(start: str, start_steps: int, quantizer: str, manifests: tp.Ma
                   out: Path) -> tp.Tuple[tp.Optional[str], str]:
     """The start codec as a ``continue_from`` value, and a description of it.
 
-    ``scratch``: None (no start codec). ``shipped``: the package's codec. ``train``: trains `start_argv` of ``start_steps`` with the ``quantizer``
-    overrides on the data (about 20 minutes on one core at the default 2000 steps) and exports it to
-    ``out/start_codec_<sig>.th``. Anything else names a compression model.
+    ``scratch``: None (no start codec). ``shipped``: the package's codec. ``train``: trains `start_argv` of
+    ``start_steps`` with the ``quantizer`` overrides on the data (about 20 minutes on one core at the default 2000
+    steps) and exports it to ``out/start_codec_<sig>.th``. Anything else names a compression model.
     """
     from audiocraft.utils.export import export_encodec
     from ..compat import allow_audiocraft_checkpoints
