@@ -320,6 +320,7 @@ def music_section(results: Path) -> str:
     if not cells:
         return ''
     first = cells[0].base[0]
+    batches = ', '.join(f"`{name}/`" for name in sorted({cell.name.split('/')[0] for cell in cells}))
     scratch = (" (those named `-scratch` train them from scratch: no start codec)"
                if any(cell.from_scratch for cell in cells) else '')
     parts = [
@@ -327,7 +328,7 @@ def music_section(results: Path) -> str:
         '',
         "A cell is a setting of the MMD codec (weight, `mmd.scale`, steps, `mmd.num_batches`, `mmd.mode`); a report "
         "is one run of it (`audiocraft-mmd demo`). Training is bit-identical run to run on one machine, not across CPU "
-        "types, so a cell run in several sessions (one subfolder each: `search/`, `reruns/`, `search-2/`) has one "
+        f"types, so a cell run in several sessions (one subfolder each: {batches}) has one "
         "report per session whose seeds differ: replications of the cell (`search-2/` reuses the baselines of "
         "`reruns/`). Every report fine-tunes the demo's codecs from the start codec on the demo music's train split"
         f"{scratch} and measures them on the held-out song ({first['num_clips']} segments of "
