@@ -82,12 +82,6 @@ class CodeGroup:
         return ' '.join(f"z{q}[t+{o}]" if o else f"z{q}[t]" for q, o in zip(self.codebooks, self.offsets))
 
 
-def check_alignment(alignment: str) -> None:
-    """Raise `ValueError` naming the valid alignments when ``alignment`` is not one."""
-    if alignment not in ALIGNMENTS:
-        raise ValueError(f"Unknown alignment {alignment!r}; expected one of {', '.join(map(repr, ALIGNMENTS))}.")
-
-
 def pattern_problem(pattern: tp.Optional[PatternConfig], key: str = 'pattern') -> tp.Optional[str]:
     """Why ``pattern`` is not a codebooks pattern config (``modeling`` + its provider's keyword
     arguments), or None; does not need K. ``key``: how the message names the pattern (``mmd.pattern``)."""
@@ -180,7 +174,8 @@ def code_groups(num_codebooks: int, alignment: str,
     Raises:
         ValueError: unknown alignment, missing/bad pattern, or a pattern that predicts no two codes together.
     """
-    check_alignment(alignment)
+    if alignment not in ALIGNMENTS:
+        raise ValueError(f"Unknown alignment {alignment!r}; expected one of {', '.join(map(repr, ALIGNMENTS))}.")
     if num_codebooks < 2:  # the one check of K: the loss, the meters and the config read their groups here
         raise ConfigurationError(f"Dependence between codebooks needs at least 2 codebooks, got K={num_codebooks}.")
     if alignment != 'pattern':

@@ -24,13 +24,12 @@ def allow_audiocraft_checkpoints() -> None:
     if not safe_loader_takes_allowlist():
         return
     from collections import defaultdict
-    from typing import Any
     from omegaconf import nodes
     from omegaconf.base import ContainerMetadata, Metadata
     node_types = [getattr(nodes, name) for name in ('AnyNode', 'StringNode', 'IntegerNode', 'FloatNode',
                                                      'BooleanNode', 'BytesNode', 'PathNode', 'EnumNode')
                   if hasattr(nodes, name)]
-    torch.serialization.add_safe_globals([DictConfig, ListConfig, ContainerMetadata, Metadata, Any, dict, list,
+    torch.serialization.add_safe_globals([DictConfig, ListConfig, ContainerMetadata, Metadata, tp.Any, dict, list,
                                           int, float, str, bool, defaultdict, *node_types])
 
 

@@ -21,17 +21,10 @@ def used_splits(cfg: omegaconf.DictConfig) -> tp.List[str]:
     """The splits of ``cfg.datasource`` this run reads: set (not null, not an ``//`` mapping), and the one
     of ``execute_only`` when it is set."""
     source = cfg.datasource
-    splits = []
-    for split in SPLITS:
-        if split not in source or omegaconf.OmegaConf.is_missing(source, split):
-            continue
-        path = source[split]
-        if path is None or not isinstance(path, str) or path.startswith('//'):
-            continue
-        if cfg.get('execute_only') not in (None, split):
-            continue
-        splits.append(split)
-    return splits
+    return [split for split in SPLITS
+            if split in source and not omegaconf.OmegaConf.is_missing(source, split)
+            and isinstance(source[split], str) and not source[split].startswith('//')
+            and cfg.get('execute_only') in (None, split)]
 
 
 def manifest_path(path: str) -> tp.Optional[Path]:

@@ -90,8 +90,7 @@ def audiocraft_config_dir() -> Path:
                 f"{CONFIG_DIR_ENV}={explicit} is not audiocraft's config directory: it should contain "
                 "config.yaml and solver/ (the config/ folder at the root of an audiocraft clone or sdist).")
         return path
-    spec_origin = _audiocraft_package_dir()
-    clone_config = spec_origin.parent / 'config'
+    clone_config = _audiocraft_package_dir().parent / 'config'
     if _is_config_tree(clone_config):
         return clone_config
     version = audiocraft_version()
@@ -110,10 +109,8 @@ def _audiocraft_package_dir() -> Path:
 
 
 def _index_url() -> str:
-    for var in ('AUDIOCRAFT_MMD_INDEX_URL', 'UV_INDEX_URL', 'PIP_INDEX_URL'):
-        if os.environ.get(var):
-            return os.environ[var].rstrip('/')
-    return DEFAULT_INDEX
+    return next((os.environ[var].rstrip('/') for var in ('AUDIOCRAFT_MMD_INDEX_URL', 'UV_INDEX_URL', 'PIP_INDEX_URL')
+                 if os.environ.get(var)), DEFAULT_INDEX)
 
 
 class _LinkParser(HTMLParser):

@@ -85,8 +85,7 @@ def export_musicgen(lm: str, out_dir: tp.Union[str, Path], compression: tp.Optio
     source = locate_compression_model(compression)
     codec = load_compression_model(source, device='cpu')
     check_lm_matches_codec(lm_cfg, codec, str(compression))
-    warning = _check_tokenizer_is_the_lms(lm_cfg, compression, codec)
-    if warning:
+    if warning := _check_tokenizer_is_the_lms(lm_cfg, compression, codec):
         log(f"warning: {warning}")
 
     targets = {name: out_dir / name for name in (EXPORTED_LM_FILE, EXPORTED_COMPRESSION_FILE, PROVENANCE_FILE)}

@@ -68,11 +68,8 @@ def _failed_override(exc: ConfigCompositionException,
     match = _FAILED_KEY.search(str(exc))
     if match is None:
         return None
-    key = match.group(1)
-    for index, (_, override) in enumerate(remaining):
-        if override.key_or_group == key and not override.is_add() and not override.is_force_add():
-            return index
-    return None
+    return next((index for index, (_, override) in enumerate(remaining) if override.key_or_group == match.group(1)
+                 and not override.is_add() and not override.is_force_add()), None)
 
 
 def _unknown_key(text: str, override: Override, cfg: omegaconf.DictConfig) -> ConfigurationError:

@@ -49,8 +49,7 @@ def resolve_xps(targets: tp.Sequence[str]) -> list:
     from .train import main
     xps = []
     for target in targets:
-        match = _SIG.match(target)
-        if match:
+        if match := _SIG.match(target):
             sig = match.group(2)
             if not (main.dora.dir / 'xps' / sig).is_dir():
                 raise MissingDataError(f"No XP {sig} in {main.dora.dir / 'xps'} (set AUDIOCRAFT_DORA_DIR?).")
@@ -118,6 +117,31 @@ def group_rows(rows: tp.Sequence[XPRow]) -> tp.Dict[tp.Tuple[str, str, tp.Option
     return groups
 
 
+def plot_weights(panels: tp.Sequence[tp.Tuple[str, tp.Sequence[tp.Tuple[str, str, str]]]],
+                 lines: tp.Mapping[str, tp.Tuple[tp.List[float], tp.List[tp.List[tp.Mapping[str, tp.Any]]]]],
+                 path: tp.Union[str, Path], figsize: tp.Tuple[float, float], title: tp.Optional[str] = None) -> Path:
+    """Figures against the MMD weight, one panel per (title, series) of ``panels``, each series a (key, style,
+    what) drawn for every line of ``lines`` ({name: (weights, the runs at each weight)}; a run maps keys to
+    values, None where not measured). Each point is the mean over its runs, with its 95 % interval where there
+    are at least 2 (`plot_band`)."""
+    from .plotting import pyplot, save_figure
+    fig, axes = pyplot().subplots(1, len(panels), figsize=figsize)
+    for ax, (panel, series) in zip(axes, panels):
+        for name, (weights, runs) in lines.items():
+            for key, style, what in series:
+                values = [[run[key] for run in group if run[key] is not None] for group in runs]
+                plot_band(ax, weights, values, style, name + (f': {what}' if what else ''))
+        ax.set_xscale('symlog', linthresh=1)
+        ax.set_xlabel('MMD weight')
+        ax.set_title(panel)
+        ax.grid(alpha=0.3)
+        if ax.lines or ax.containers:
+            ax.legend(fontsize=7)
+    if title is not None:
+        fig.suptitle(title, fontsize=9)
+    return save_figure(fig, path)
+
+
 def plot_rows(rows: tp.Sequence[XPRow], path: tp.Union[str, Path]) -> Path:
     """Fig. 2: MMD, total correlation (%) and MSSpec against the MMD weight, one line per (alignment, kernel,
     frames per clip).
@@ -125,30 +149,13 @@ def plot_rows(rows: tp.Sequence[XPRow], path: tp.Union[str, Path]) -> Path:
     Rows that differ only by their seed are averaged: each point is the mean over seeds, with its 95 %
     interval where there are at least 2 seeds.
     """
-    from .plotting import pyplot, save_figure
-    plt = pyplot()
     panels = [('MMD', (('mmd', '-o', 'fixed bandwidths'), ('mmd_scale_free', '--s', 'scale-free'))),
               ('total correlation I (%)', (('tc_percent_delay', '-o', 'delay-aligned I'),
                                            ('tc_percent_parallel', '--s', 'parallel-aligned I'))),
               ('MSSpec', (('msspec', '-o', ''),))]
-    fig, axes = plt.subplots(1, 3, figsize=(14, 4))
-    groups = group_rows(rows)
-    for ax, (title, series) in zip(axes, panels):
-        for (alignment, kernel, frames), members in groups.items():
-            weights = sorted({r.weight for r in members})
-            line = f'{alignment}, {kernel}' + (f', {frames} frames/clip' if frames is not None else '')
-            for key, style, what in series:
-                values = [[getattr(r, key) for r in members if r.weight == w and getattr(r, key) is not None]
-                          for w in weights]
-                plot_band(ax, weights, values, style, line + (f': {what}' if what else ''))
-        ax.set_xscale('symlog', linthresh=1)
-        ax.set_xlabel('MMD weight')
-        ax.set_title(title)
-        ax.grid(alpha=0.3)
-        if ax.lines or ax.containers:
-            ax.legend(fontsize=7)
-    return save_figure(fig, path)
-
-
-def rows_to_dicts(rows: tp.Sequence[XPRow]) -> list:
-    return [asdict(row) for row in rows]
+    lines = {}
+    for (alignment, kernel, frames), members in group_rows(rows).items():
+        weights = sorted({r.weight for r in members})
+        line = f'{alignment}, {kernel}' + (f', {frames} frames/clip' if frames is not None else '')
+        lines[line] = (weights, [[asdict(r) for r in members if r.weight == w] for w in weights])
+    return plot_weights(panels, lines, path, figsize=(14, 4))

@@ -29,7 +29,7 @@ from audiocraft.environment import AudioCraftEnvironment  # noqa: E402
 from audiocraft.utils.cluster import get_slurm_parameters  # noqa: E402
 
 from . import solvers  # noqa: E402
-from .datasource import check_datasource, check_datasource_files  # noqa: E402
+from .datasource import SPLITS, check_datasource, check_datasource_files  # noqa: E402
 from .environment import audiocraft_config_dir, plugin_config_dir  # noqa: E402
 from .errors import USER_ERRORS, ConfigurationError, run_checks  # noqa: E402
 from .models.checkpoint_files import check_resume_checkpoint  # noqa: E402
@@ -48,19 +48,15 @@ def get_solver(cfg: omegaconf.DictConfig, xp_folder: tp.Optional[Path] = None):
     if xp_folder is None and is_xp():
         xp_folder = get_xp().folder
     world_size = flashy.distrib.world_size()
-    if cfg.dataset.batch_size % world_size:
-        raise ConfigurationError(f"dataset.batch_size={cfg.dataset.batch_size} must be divisible by the number of "
-                                 f"ranks (GPUs, or CPU processes) ({world_size}).")
-    cfg.dataset.batch_size //= world_size
     datasource = cfg.get('datasource') or {}
-    for split in ['train', 'valid', 'evaluate', 'generate']:
-        if split in datasource and datasource.get(split) is None:
-            continue  # a null split has no stage (SkipNullSplitStages): its batch size is never used
-        if hasattr(cfg.dataset, split) and hasattr(cfg.dataset[split], 'batch_size'):
-            if cfg.dataset[split].batch_size % world_size:
-                raise ConfigurationError(f"dataset.{split}.batch_size={cfg.dataset[split].batch_size} must be "
-                                         f"divisible by the number of ranks (GPUs, or CPU processes) ({world_size}).")
-            cfg.dataset[split].batch_size //= world_size
+    # a null split has no stage (SkipNullSplitStages): its batch size is never used
+    splits = [split for split in SPLITS if not (split in datasource and datasource.get(split) is None)
+              and hasattr(cfg.dataset, split) and hasattr(cfg.dataset[split], 'batch_size')]
+    for name, node in [('dataset', cfg.dataset), *((f'dataset.{split}', cfg.dataset[split]) for split in splits)]:
+        if node.batch_size % world_size:
+            raise ConfigurationError(f"{name}.batch_size={node.batch_size} must be divisible by the number of ranks "
+                                     f"(GPUs, or CPU processes) ({world_size}).")
+        node.batch_size //= world_size
     audiocraft_train.resolve_config_dset_paths(cfg)
     run_checks([lambda: check_datasource(cfg), lambda: solvers.check_config(cfg)])
     check_datasource_files(cfg, xp_folder)

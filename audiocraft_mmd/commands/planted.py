@@ -2,7 +2,7 @@
 import argparse
 from pathlib import Path
 
-from .options import float_list
+from .options import float_list, given_settings
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -34,10 +34,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..planted.codec import PlantedSettings
-    from ..planted.run import run_planted, with_overrides
+    from ..planted.run import run_planted
     from ..processes import default_jobs
-    settings = with_overrides(PlantedSettings(), steps=args.steps, quantizer=args.quantizer, mode=args.mode,
-                              num_batches=args.num_batches)
+    settings = PlantedSettings(**given_settings(args, PlantedSettings))  # --steps, --quantizer, --mode, --num-batches
     run_planted(Path(args.out), settings, weights=args.weights, scales=args.scales, seeds=args.seeds,
                 jobs=default_jobs() if args.jobs is None else args.jobs)
     return 0

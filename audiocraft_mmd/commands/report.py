@@ -22,6 +22,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import json
+    from dataclasses import asdict
     from .. import report
     from ..errors import ConfigurationError
     if args.markdown:
@@ -42,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     rows.sort(key=lambda r: (r.alignment, r.kernel, r.weight))
     print(report.format_rows(rows))
     if args.out:
-        Path(args.out).write_text(json.dumps(report.rows_to_dicts(rows), indent=2))
+        Path(args.out).write_text(json.dumps([asdict(row) for row in rows], indent=2))
         print(f"Wrote {args.out}")
     if args.plot:
         print(f"Wrote {report.plot_rows(rows, args.plot)}")

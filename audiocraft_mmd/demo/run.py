@@ -103,11 +103,6 @@ class DemoSettings:
                        "; changed by your options, so its measured duration does not apply.")
 
     @property
-    def quantizer_argv(self) -> tp.List[str]:
-        """The overrides of ``--quantizer`` (none for the default RVQ, so its XPs keep their signatures)."""
-        return list(QUANTIZERS[self.quantizer])
-
-    @property
     def report_name(self) -> str:
         """``report-SCALE`` (``sweep-SCALE``), with the quantizer before the scale when it is not the RVQ, and
         after it each cell setting that differs from the paper's weight, `REFERENCE_STEPS` and the solver's
@@ -225,18 +220,14 @@ def plot_results(runs: tp.Dict[str, tp.List[dict]], path: Path) -> Path:
     return save_figure(fig, path)
 
 
-def plot_sweep(runs: tp.Dict[str, tp.List[dict]], xps: tp.Sequence[XP], path: Path) -> Path:
+def plot_sweep(runs: tp.Dict[str, tp.List[dict]], path: Path) -> Path:
     """The paper's Fig. 2 (MMD, I, MSSpec against the weight) with 95 % intervals, through `report.plot_rows`."""
     from ..report import XPRow, plot_rows
-    by_sig = {xp.folder.name: xp for xp in xps if xp.folder is not None}
-    rows = []
-    for label, members in runs.items():
-        for run in members:
-            xp = by_sig[run['sig']]
-            rows.append(XPRow(sig=run['sig'], name=label, weight=xp.weight, alignment='delay',
-                              kernel='multiscale_gaussian', epochs=0, mmd=run['mmd'],
-                              tc_percent_delay=run['tc_percent_delay'], tc_percent_parallel=run['tc_percent_parallel'],
-                              msspec=run['msspec'], mmd_scale_free=run['mmd_scale_free'], seed=xp.seed))
+    rows = [XPRow(sig=run['sig'], name=label, weight=run['weight'], alignment='delay', kernel='multiscale_gaussian',
+                  epochs=0, mmd=run['mmd'], tc_percent_delay=run['tc_percent_delay'],
+                  tc_percent_parallel=run['tc_percent_parallel'], msspec=run['msspec'],
+                  mmd_scale_free=run['mmd_scale_free'], seed=run['seed'])
+            for label, members in runs.items() for run in members]
     return plot_rows(rows, path)
 
 
@@ -318,10 +309,9 @@ def run_demo(out: Path, cache: Path, audio: tp.Optional[Path] = None,
         train_split = {'start_codec': train_start, 'runs': train_runs,
                        'summary': {label: {k: v.to_dict() for k, v in summarize(r).items()}
                                    for label, r in train_runs.items()}}
-    labels = list(runs)
-    sentences = [verdict(labels[0], runs[labels[0]], label, runs[label]) for label in labels[1:]]
-    if settings.sweep:
-        sentences = [f"{label}: {sentence}" for label, sentence in zip(labels[1:], sentences)]
+    base, *others = runs  # the baseline's label first
+    sentences = [(f"{label}: " if settings.sweep else '') + verdict(base, runs[base], label, runs[label])
+                 for label in others]
     print_results(runs, start_figures, train_split, manifests, settings)
     print('\n' + '\n'.join(sentences))
     report = {'command': command, 'settings': {**vars(settings), 'weights': list(settings.weights)},
@@ -336,11 +326,11 @@ def run_demo(out: Path, cache: Path, audio: tp.Optional[Path] = None,
     out.mkdir(parents=True, exist_ok=True)
     name = settings.report_name  # runs of other modes share the XPs
     (out / f'{name}.json').write_text(json.dumps(report, indent=2))
-    plot = plot_sweep(runs, xps, out / f'{name}.png') if settings.sweep else plot_results(runs, out / f'{name}.png')
+    plot = plot_sweep(runs, out / f'{name}.png') if settings.sweep else plot_results(runs, out / f'{name}.png')
     print(f"Wrote {out / f'{name}.json'} and {plot}")
     print(f"Train on the same data yourself: uv run dora -P audiocraft_mmd run {CODEC_SOLVER} "
           + ' '.join([*(f'datasource.{split}={path}' for split, path in manifests.items()),
-                      *([f'continue_from={start}'] if start is not None else []), *settings.quantizer_argv]))
+                      *([f'continue_from={start}'] if start is not None else []), *QUANTIZERS[settings.quantizer]]))
     if planted is not None:
         print(f"\nWhat the demo shows.\n1. {planted.summary()}\n2. Real music: " + ' '.join(sentences))
     return report

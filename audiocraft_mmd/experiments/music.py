@@ -64,12 +64,6 @@ def mix_song(folder: Path, sample_rate: int) -> torch.Tensor:
     return 0.9 * mix / mix.abs().max().clamp_min(1e-8)
 
 
-def load_track(path: Path, sample_rate: int) -> torch.Tensor:
-    """A user's audio file as mono [1, L] at ``sample_rate``."""
-    wav, sr = audio_read(path)
-    return convert_audio(wav, sr, sample_rate, 1)
-
-
 def split_tracks(names: tp.Sequence[str]) -> tp.Dict[str, tp.List[str]]:
     """Assign whole tracks to train / valid / evaluate: one held-out track each, the rest to train."""
     if len(names) < 3:
@@ -84,17 +78,14 @@ def audio_files(audio_dir: Path) -> tp.List[Path]:
     return sorted(p for p in Path(audio_dir).rglob('*') if p.suffix.lower() in AUDIO_EXTS and p.is_file())
 
 
-def cache_key(audio_dir: Path, files: tp.Sequence[Path]) -> str:
-    """12 hex chars of sha256 over the folder's resolved path and each file's relative path, size and mtime (ns)."""
+def user_cache_root(cache: Path, sample_rate: int, audio_dir: Path, files: tp.Sequence[Path]) -> Path:
+    """Where the music of ``--audio audio_dir`` is prepared: a new folder whenever the folder or its files change,
+    named by 12 hex chars of sha256 over the folder's resolved path and each file's relative path, size and mtime
+    (ns)."""
     audio_dir = Path(audio_dir)
     stats = [(p.relative_to(audio_dir).as_posix(), p.stat()) for p in files]
     key = [str(audio_dir.resolve()), [[rel, st.st_size, st.st_mtime_ns] for rel, st in stats]]
-    return hashlib.sha256(json.dumps(key).encode()).hexdigest()[:12]
-
-
-def user_cache_root(cache: Path, sample_rate: int, audio_dir: Path, files: tp.Sequence[Path]) -> Path:
-    """Where the music of ``--audio audio_dir`` is prepared: a new folder whenever the folder or its files change."""
-    return Path(cache) / f'user-{cache_key(audio_dir, files)}-{sample_rate}hz'
+    return Path(cache) / f'user-{hashlib.sha256(json.dumps(key).encode()).hexdigest()[:12]}-{sample_rate}hz'
 
 
 def check_user_audio(audio_dir: Path, files: tp.Sequence[Path], min_held_out: float) -> None:
@@ -129,7 +120,7 @@ def prepare_demo_data(cache: Path, sample_rate: int, audio_dir: tp.Optional[Path
         if not audio_dir.is_dir():
             raise MissingDataError(f"--audio {audio_dir}: no such folder.")
         files = audio_files(audio_dir)
-        tracks = {p.stem: (lambda p=p: load_track(p, sample_rate)) for p in files}
+        tracks = {p.stem: (lambda p=p: convert_audio(*audio_read(p), sample_rate, 1)) for p in files}  # mono [1, L]
         split_tracks(list(tracks))  # too few tracks: fail before writing anything
         root = user_cache_root(Path(cache), sample_rate, audio_dir, files)
         reused = f"Reusing prepared music in {root} (same files as {audio_dir})"

@@ -37,9 +37,18 @@ def solver_config(solver: str) -> omegaconf.DictConfig:
     return main.get_xp([solver]).cfg
 
 
-def train_samples(solver: str, updates: int) -> str:
-    """The override that makes an epoch of ``solver`` hold ``updates`` batches (the loader would cut it short)."""
-    return f'dataset.train.num_samples={updates * solver_config(solver).dataset.batch_size}'
+def schedule_argv(solver: str, steps: int) -> tp.List[str]:
+    """The epochs of a ``steps``-step run of ``solver`` (`epoch_schedule`), and the override that makes each hold
+    its updates (the loader would cut it short)."""
+    epochs, updates = epoch_schedule(steps)
+    return [f'optim.epochs={epochs}', f'optim.updates_per_epoch={updates}',
+            f'dataset.train.num_samples={updates * solver_config(solver).dataset.batch_size}']
+
+
+def data_argv(manifests: tp.Mapping[str, Path]) -> tp.List[str]:
+    """Training on the train split of ``manifests``, validating on its valid split, no evaluate or generate stage."""
+    return [f'datasource.train={manifests["train"]}', f'datasource.valid={manifests["valid"]}',
+            'datasource.evaluate=null', 'datasource.generate=null']
 
 
 def start_argv(steps: int = START_STEPS) -> tp.List[str]:
@@ -69,12 +78,9 @@ def codec_argv(manifests: tp.Mapping[str, Path], start: tp.Optional[str], steps:
                num_batches: tp.Optional[int] = None, mode: tp.Optional[str] = None) -> tp.List[str]:
     """A codec fine-tuned ``steps`` steps from ``start`` (a ``continue_from`` value; None: trained from scratch) on
     the train split of ``manifests`` with the MMD at ``weight`` (0: the baseline) matched to ``alignment``."""
-    epochs, updates = epoch_schedule(steps)
-    return [CODEC_SOLVER, f'datasource.train={manifests["train"]}', f'datasource.valid={manifests["valid"]}',
-            'datasource.evaluate=null', 'datasource.generate=null',
-            *([f'continue_from={start}'] if start is not None else []), f'optim.epochs={epochs}',
-            f'optim.updates_per_epoch={updates}', train_samples(CODEC_SOLVER, updates), f'mmd.alignment={alignment}',
-            *QUANTIZERS[quantizer], *mmd_argv(weight, scale, num_batches, mode), f'seed={seed}']
+    return [CODEC_SOLVER, *data_argv(manifests), *([f'continue_from={start}'] if start is not None else []),
+            *schedule_argv(CODEC_SOLVER, steps), f'mmd.alignment={alignment}', *QUANTIZERS[quantizer],
+            *mmd_argv(weight, scale, num_batches, mode), f'seed={seed}']
 
 
 def codec_xp(label: str, manifests: tp.Mapping[str, Path], start: tp.Optional[str], steps: int, weight: float,
@@ -88,14 +94,10 @@ def codec_xp(label: str, manifests: tp.Mapping[str, Path], start: tp.Optional[st
 def lm_argv(codec_sig: str, manifests: tp.Mapping[str, Path], steps: int, pattern: str, seed: int) -> tp.List[str]:
     """A debug LM of `lm_patterns.LM_PATTERNS` ``pattern`` trained ``steps`` steps on the tokens of the codec XP
     ``codec_sig`` over the train split of ``manifests``."""
-    epochs, updates = epoch_schedule(steps)
     # the solver refuses a warm-up as long as the training
     warmup = [f'schedule.cosine.warmup={steps // 2}'] if steps <= solver_config(LM_SOLVER).schedule.cosine.warmup else []
-    return [LM_SOLVER, f'compression_model_checkpoint=//sig/{codec_sig}',
-            f'datasource.train={manifests["train"]}', f'datasource.valid={manifests["valid"]}',
-            'datasource.evaluate=null', 'datasource.generate=null', f'optim.epochs={epochs}',
-            f'optim.updates_per_epoch={updates}', train_samples(LM_SOLVER, updates), *warmup,
-            *pattern_argv(pattern), f'seed={seed}']
+    return [LM_SOLVER, f'compression_model_checkpoint=//sig/{codec_sig}', *data_argv(manifests),
+            *schedule_argv(LM_SOLVER, steps), *warmup, *pattern_argv(pattern), f'seed={seed}']
 
 
 def lm_xp(label: str, codec_sig: str, manifests: tp.Mapping[str, Path], steps: int, pattern: str, seed: int) -> XP:

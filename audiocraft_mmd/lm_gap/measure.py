@@ -72,15 +72,12 @@ def marginal_bits_per_codebook(codes: torch.Tensor) -> tp.List[float]:
 
 @dataclass
 class Generation:
-    """One unconditional generation: the audio [C, L], its LM steps and its wall time."""
+    """One unconditional generation: the audio [C, L], its LM steps, its wall time and that time per second of
+    audio."""
     wav: torch.Tensor
     steps: int
     seconds: float
-    audio_seconds: float
-
-    @property
-    def seconds_per_audio_second(self) -> float:
-        return self.seconds / self.audio_seconds
+    seconds_per_audio_second: float
 
 
 @torch.no_grad()
@@ -103,4 +100,4 @@ def generate(lm: LMModel, codec: CompressionModel, duration: float, seed: int, t
         seconds = time.perf_counter() - start
     finally:
         torch.random.set_rng_state(generator_state)
-    return Generation(wav, steps, seconds, wav.shape[-1] / codec.sample_rate)
+    return Generation(wav, steps, seconds, seconds / (wav.shape[-1] / codec.sample_rate))

@@ -109,14 +109,10 @@ def write_listening_page(path: Path, title: str, intro: str, tables: list[PageTa
     """
     path = Path(path)
     folder = path.parent
-    parts = [f'<h1>{escape(title)}</h1>', _paragraphs(intro)]
-    parts += [_table(table) for table in tables]
-    parts += [_plot(plot) for plot in plots]
+    parts = [f'<h1>{escape(title)}</h1>', _paragraphs(intro), *map(_table, tables), *map(_plot, plots)]
     for section in sections:
-        parts.append(f'<section>\n<h2>{escape(section.title)}</h2>')
-        parts.append(_paragraphs(section.note, 'note'))
-        parts += [_clip(clip, folder) for clip in section.clips]
-        parts.append('</section>')
+        parts += [f'<section>\n<h2>{escape(section.title)}</h2>', _paragraphs(section.note, 'note'),
+                  *(_clip(clip, folder) for clip in section.clips), '</section>']
     html = ('<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
             '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
             f'<title>{escape(title)}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n'

@@ -137,12 +137,8 @@ def gap_figures(delay: dict, flatten: dict) -> dict:
     figures['gap_percent'] = 100 * figures['gap_bits'] / figures['flatten_bits']
     figures['gap_bits_per_codebook'] = [d - f for d, f in zip(per_codebook['delay'], per_codebook['flatten'])]
     for pattern, run in (('delay', delay), ('flatten', flatten)):
-        figures[f'{pattern}_best_step'] = run['best_step']
-        figures[f'{pattern}_steps'] = run['steps']
-        figures[f'{pattern}_seconds_per_audio_second'] = run['seconds_per_audio_second']
-    figures['params'] = delay['params']
-    figures['positions'] = int(mask.sum())
-    return figures
+        figures.update({f'{pattern}_{key}': run[key] for key in ('best_step', 'steps', 'seconds_per_audio_second')})
+    return {**figures, 'params': delay['params'], 'positions': int(mask.sum())}
 
 
 def with_marginals(figures: dict, marginal_bits: float) -> dict:
@@ -357,18 +353,20 @@ def run_lm_gap(out: Path, cache: Path, audio: tp.Optional[Path] = None,
     codecs, lms = train_tokenizers_and_lms(out, manifests, start, start_text, settings)
     torch.set_num_threads(1)  # generation times with one thread, as each training job had
     suffix = settings.output_suffix
-    lm_duration = _lm_segment_duration(next(iter(lms.values())))  # the same for every LM
+    from ..train import main
+    first_lm = next(iter(lms.values()))  # every LM has the same steps and training crop
+    # the held-out NLL is measured on segments of the LMs' training crop length
+    lm_duration = float(main.get_xp(first_lm.argv).cfg.dataset.train.segment_duration)
     results = {tokenizer: measure_tokenizer(tokenizer, xp, lms, manifests, settings, out / f'audio{suffix}',
                                             lm_duration, write_original=index == 0)
                for index, (tokenizer, xp) in enumerate(codecs.items())}
     runs = {tokenizer: result.runs for tokenizer, result in results.items()}
-    lm_steps = next(iter(lms.values())).steps
 
     summary = summarize(runs)
     first = runs[TOKENIZERS[0]][0]
     header = (f"Held-out track(s) of {manifests['evaluate']}: segments of {lm_duration:g} s (the LMs' training "
               f"length), {first['positions']:,} positions predicted by both patterns per LM; LMs of "
-              f"{first['params']:,} parameters, {lm_steps} steps; mean ± 95 % interval over {settings.seeds} "
+              f"{first['params']:,} parameters, {first_lm.steps} steps; mean ± 95 % interval over {settings.seeds} "
               f"LM seed(s); generation of {settings.generate_seconds:g} s.")
     table = format_table(summary)
     broken = [f"{tokenizer}: {'; '.join(result.failures)}" for tokenizer, result in results.items() if result.failures]
@@ -390,12 +388,6 @@ def run_lm_gap(out: Path, cache: Path, audio: tp.Optional[Path] = None,
                                 [page_table], [plot], sections=[result.section for result in results.values()])
     print(f"Wrote {report_file}, {plot} and {page}")
     return report
-
-
-def _lm_segment_duration(xp: XP) -> float:
-    """The LMs' training crop length: the held-out NLL is measured on segments of that length."""
-    from ..train import main
-    return float(main.get_xp(xp.argv).cfg.dataset.train.segment_duration)
 
 
 @torch.no_grad()

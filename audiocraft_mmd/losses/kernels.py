@@ -30,30 +30,18 @@ def _underflow_exponent(dtype: torch.dtype) -> float:
     return -math.log(finfo.smallest_normal * finfo.eps) + 2.0  # below half the smallest subnormal
 
 
-def pairwise_sqdist(a: torch.Tensor, b: torch.Tensor, a_sqnorm: tp.Optional[torch.Tensor] = None,
-                    b_sqnorm: tp.Optional[torch.Tensor] = None) -> torch.Tensor:
+def pairwise_sqdist(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Squared Euclidean distances with the GEMM expansion ``|a|^2 + |b|^2 - 2 a.b``, clamped at 0.
 
     Args:
         a: [R, D] rows.
         b: [C, D] columns.
-        a_sqnorm: optional precomputed [R] squared norms of ``a``.
-        b_sqnorm: optional precomputed [C] squared norms of ``b``.
     Returns:
         [R, C] tensor of squared distances.
     """
-    if a_sqnorm is None:
-        a_sqnorm = a.pow(2).sum(dim=1)
-    if b_sqnorm is None:
-        b_sqnorm = b.pow(2).sum(dim=1)
-    d2 = torch.addmm(b_sqnorm.unsqueeze(0), a, b.t(), beta=1, alpha=-2)
-    d2.add_(a_sqnorm.unsqueeze(1))
+    d2 = torch.addmm(b.pow(2).sum(dim=1).unsqueeze(0), a, b.t(), beta=1, alpha=-2)
+    d2.add_(a.pow(2).sum(dim=1).unsqueeze(1))
     return d2.clamp_min_(0)
-
-
-def pairwise_dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Inner products: [R, D] x [C, D] -> [R, C]."""
-    return a @ b.t()
 
 
 def pairwise_statistic(statistic: str, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -61,7 +49,7 @@ def pairwise_statistic(statistic: str, a: torch.Tensor, b: torch.Tensor) -> torc
     if statistic == "sqdist":
         return pairwise_sqdist(a, b)
     if statistic == "dot":
-        return pairwise_dot(a, b)
+        return a @ b.t()
     raise ValueError(f"Unknown kernel statistic {statistic!r}, expected 'sqdist' or 'dot'.")
 
 
@@ -75,6 +63,7 @@ class Kernel:
     """
     name: str = ""
     statistic: str = ""
+    params: tp.Tuple[str, ...] = ()  # the keyword arguments of ``__init__`` (what :func:`build_kernel` accepts)
     uses_s_min: bool = False  # whether block_sums() makes use of the ``s_min`` hint
 
     def value(self, s: torch.Tensor) -> torch.Tensor:
@@ -140,6 +129,7 @@ class MultiScaleGaussianKernel(Kernel):
     """
     name = "multiscale_gaussian"
     statistic = "sqdist"
+    params = ("sigmas",)
     uses_s_min = True
 
     def __init__(self, sigmas: tp.Sequence[float] = (0.1, 1, 5, 10, 20, 50)):
@@ -225,6 +215,7 @@ class SquaredInverseKernel(Kernel):
     """
     name = "squared_inverse"
     statistic = "sqdist"
+    params = ("sigma",)
 
     def __init__(self, sigma: float = 12.0):
         try:
@@ -282,17 +273,7 @@ class QuadraticKernel(Kernel):
 
 
 _REGISTRY: tp.Dict[str, tp.Type[Kernel]] = {
-    MultiScaleGaussianKernel.name: MultiScaleGaussianKernel,
-    SquaredInverseKernel.name: SquaredInverseKernel,
-    LinearKernel.name: LinearKernel,
-    QuadraticKernel.name: QuadraticKernel,
-}
-_PARAMS: tp.Dict[str, tp.Tuple[str, ...]] = {
-    "multiscale_gaussian": ("sigmas",),
-    "squared_inverse": ("sigma",),
-    "linear": (),
-    "quadratic": (),
-}
+    cls.name: cls for cls in (MultiScaleGaussianKernel, SquaredInverseKernel, LinearKernel, QuadraticKernel)}
 KERNELS: tp.Tuple[str, ...] = tuple(_REGISTRY)
 """Names accepted by :func:`build_kernel`."""
 
@@ -310,7 +291,7 @@ def build_kernel(name: str, **params: tp.Any) -> Kernel:
     """
     if name not in _REGISTRY:
         raise ValueError(f"Unknown kernel {name!r}; valid kernels are: {', '.join(KERNELS)}.")
-    allowed = _PARAMS[name]
+    allowed = _REGISTRY[name].params
     unknown = sorted(set(params) - set(allowed))
     if unknown:
         raise ValueError(f"Unknown parameter(s) {', '.join(unknown)} for kernel {name!r}; "

@@ -93,9 +93,7 @@ def _compute_dtype(x: torch.Tensor, y: torch.Tensor) -> torch.dtype:
     for t in (x, y):
         if not t.is_floating_point():
             raise ValueError(f"mmd2_unbiased expects floating point samples, got dtype {t.dtype}.")
-    if torch.float64 in (x.dtype, y.dtype):
-        return torch.float64
-    return torch.float32
+    return torch.float64 if torch.float64 in (x.dtype, y.dtype) else torch.float32
 
 
 def _check_samples(x: torch.Tensor, y: torch.Tensor) -> None:
@@ -656,9 +654,9 @@ class MMDLoss(nn.Module):
         for x in samples:  # one group's samples each; the last diagnostics kept are the first no-signal group's
             diag = kernel_diagnostics(x, self.kernel)
             self.last_diagnostics = diag
-            if diag.collapsed or (bool(diag.component_at_median) and diag.active_fraction == 0):
+            no_signal = diag.collapsed or (bool(diag.component_at_median) and diag.active_fraction == 0)
+            if no_signal:
                 break
-        no_signal = diag.collapsed or (bool(diag.component_at_median) and diag.active_fraction == 0)
         if no_signal and not self._collapse_warned:
             self._collapse_warned = True
             what = ("every bandwidth gives kernel values ~0 or ~1 on all pairs" if diag.collapsed else

@@ -13,9 +13,10 @@ class ShrinkageWatch:
     latent seen through bandwidths c times wider: an encoder can lower it by shrinking its output (or by
     spreading it far past the bandwidths), without making the codebooks any more independent (docs/MMD.md,
     "The shrinkage trap"). The scale-free MMD (``standardized`` samples) cannot be lowered that way. A warning
-    is a prompt to measure the dependence, not a verdict: the codebooks may have become more independent too. Both are compared as means over ``window``
-    consecutive observations: the window where the trained MMD was highest against the latest one. A trained
-    MMD whose highest is not above 0 (the estimator's noise floor) never warns.
+    is a prompt to measure the dependence, not a verdict: the codebooks may have become more independent too.
+    Both are compared as means over ``window`` consecutive observations: the window where the trained MMD was
+    highest against the latest one. A trained MMD whose highest is not above 0 (the estimator's noise floor)
+    never warns.
 
     Args:
         scale: the run's ``mmd.scale``; with ``standardized`` the trained MMD is the scale-free one: no warning.

@@ -196,10 +196,8 @@ def working_codec_checks(measured: CodecMeasurement) -> tp.List[Check]:
 
 def _loss_config(model: CompressionModel, cfg: tp.Optional[DictConfig]) -> DictConfig:
     """The ``msspec`` and ``sisnr`` settings of the XP, or audiocraft's defaults for a released model."""
-    losses = {name: dict(cfg[name]) if cfg is not None and name in cfg else dict(default)
+    losses = {name: {**(cfg[name] if cfg is not None and name in cfg else default), 'sample_rate': model.sample_rate}
               for name, default in _DEFAULT_LOSSES.items()}
-    for params in losses.values():
-        params['sample_rate'] = model.sample_rate
     return OmegaConf.create(losses)
 
 
@@ -346,7 +344,8 @@ class CodecMeter:
 def measure_codec(model: CompressionModel, manifest_dir: tp.Union[str, Path], cfg: tp.Optional[DictConfig] = None,
                   segment_duration: float = 5., max_segments: tp.Optional[int] = None, batch_size: int = 8,
                   macro_clips: int = 32, seed: int = 0, alignments: tp.Sequence[str] = BUILTIN_ALIGNMENTS,
-                  pattern: tp.Optional[PatternConfig] = None, progress: bool = True, desc: str = 'measuring', **dependence_kwargs: tp.Any) -> CodecMeasurement:
+                  pattern: tp.Optional[PatternConfig] = None, progress: bool = True, desc: str = 'measuring',
+                  **dependence_kwargs: tp.Any) -> CodecMeasurement:
     """Measure a codec on a manifest cut into consecutive segments (see `iter_segments`, `CodecMeter`)."""
     meter = CodecMeter(model, cfg, macro_clips=macro_clips, seed=seed, alignments=alignments, pattern=pattern)
     segments = iter_segments(manifest_dir, model.sample_rate, model.channels, segment_duration, max_segments)

@@ -146,7 +146,7 @@ class DependenceResult:
         lines.append("Marginal entropies (bits): "
                      + ", ".join(f"{v:.{precision}f}" for v in self.marginal_entropy_bits)
                      + f"; joint entropy of all {K}: {self.joint_entropy_bits:.{precision}f}")
-        lines.append(f"Good-Turing coverage: pairs min {self._min_pair_coverage():.3f}, "
+        lines.append(f"Good-Turing coverage: pairs min {self.pairwise_coverage[np.triu_indices(K, k=1)].min():.3f}, "
                      f"joint of all {K} {self.joint_coverage:.3f}")
         if self.joint_coverage < _LOW_COVERAGE:
             lines.append(f"warning: the joint histogram of all {K} codebooks is saturated (coverage "
@@ -154,10 +154,6 @@ class DependenceResult:
                          f"unreliable at this sample count; the pairwise figures only use pair histograms.")
         lines.append(f"num_samples: {self.num_samples:,}   correction: {self.correction}")
         return "\n".join(lines)
-
-    def _min_pair_coverage(self) -> float:
-        i, j = np.triu_indices(self.num_codebooks, k=1)
-        return float(self.pairwise_coverage[i, j].min())
 
     def __str__(self) -> str:
         return self.format_table()
@@ -195,22 +191,17 @@ def _storage_dtype(cards: tp.Sequence[int]) -> np.dtype:
 
 
 def _as_numpy_codes(codes: CodesLike) -> np.ndarray:
-    """Integer codes as a numpy array (torch tensors are detached and moved to CPU)."""
+    """Integer codes [B, K, T] as a numpy array (torch tensors are detached and moved to CPU)."""
     if isinstance(codes, torch.Tensor):
         if codes.dtype == torch.bool or codes.dtype.is_floating_point or codes.dtype.is_complex:
             raise ValueError(f"codes must be integer code indices, got dtype {codes.dtype}.")
-        return codes.detach().cpu().numpy()
+        codes = codes.detach().cpu().numpy()
     array = np.asarray(codes)
     if not np.issubdtype(array.dtype, np.integer):
         raise ValueError(f"codes must be integer code indices, got dtype {array.dtype}.")
+    if array.ndim != 3:
+        raise ValueError(f"codes must be 3-D [B, K, T], got shape {tuple(array.shape)}.")
     return array
-
-
-def _group_samples(codes: np.ndarray, group: CodeGroup) -> np.ndarray:
-    """The group's tuples of ``codes`` [B, K, T] -> [B * T', K_g] (`audiocraft_mmd.alignment.CodeGroup.take`)."""
-    aligned = group.take(codes)
-    B, size, steps = aligned.shape
-    return aligned.transpose(0, 2, 1).reshape(B * steps, size)
 
 
 def _resolve_generator(generator: GeneratorLike) -> tp.Optional[torch.Generator]:
@@ -341,9 +332,7 @@ def _estimate(samples: np.ndarray, cards: tp.Tuple[int, ...], alignment: str, co
     entropies = _Entropies(columns, cards)
     raw = _figures(entropies.plugin, K)
     raw_pct = _percent(raw.pair_mi, raw.pair_joint)
-    coverage = np.ones((K, K))
-    for i, j in itertools.product(range(K), repeat=2):
-        coverage[i, j] = entropies.coverage(tuple(sorted({i, j})))
+    coverage = np.array([[entropies.coverage(tuple(sorted({i, j}))) for j in range(K)] for i in range(K)])
 
     nulls: tp.List[_Figures] = []
     for _ in range(permutations):
@@ -366,19 +355,14 @@ def _estimate(samples: np.ndarray, cards: tp.Tuple[int, ...], alignment: str, co
             null_total_correlation_bits=float(np.mean([n.total_correlation for n in nulls])),
         )
 
-    if correction == "none":
-        fig, pair_mi, pct = raw, raw.pair_mi, raw_pct
-        mi_vs_rest, total_correlation = raw.mi_vs_rest, raw.total_correlation
-    else:
-        fig = _figures(entropies.miller_madow, K)
-        if correction == "miller_madow":
-            pair_mi, mi_vs_rest, total_correlation = fig.pair_mi, fig.mi_vs_rest, fig.total_correlation
-        else:  # shuffle: plug-in minus the mean plug-in value of the null
-            pair_mi = raw.pair_mi - null_kwargs["null_pairwise_mi_bits"]
-            np.fill_diagonal(pair_mi, fig.marginal)
-            mi_vs_rest = raw.mi_vs_rest - null_kwargs["null_mi_vs_rest_bits"]
-            total_correlation = raw.total_correlation - null_kwargs["null_total_correlation_bits"]
-        pct = _percent(pair_mi, fig.pair_joint)
+    fig = raw if correction == "none" else _figures(entropies.miller_madow, K)
+    pair_mi, mi_vs_rest, total_correlation = fig.pair_mi, fig.mi_vs_rest, fig.total_correlation
+    if correction == "shuffle":  # plug-in minus the mean plug-in value of the null
+        pair_mi = raw.pair_mi - null_kwargs["null_pairwise_mi_bits"]
+        np.fill_diagonal(pair_mi, fig.marginal)
+        mi_vs_rest = raw.mi_vs_rest - null_kwargs["null_mi_vs_rest_bits"]
+        total_correlation = raw.total_correlation - null_kwargs["null_total_correlation_bits"]
+    pct = _percent(pair_mi, fig.pair_joint)
 
     return DependenceResult(
         num_samples=N, num_codebooks=K, cardinality=cards, alignment=alignment, correction=correction,
@@ -480,20 +464,17 @@ class DependenceAccumulator:
         self.pattern = dict(pattern) if alignment == "pattern" and pattern is not None else None
         self._dtype = _storage_dtype(self.cardinality)
         self._chunks: tp.List[tp.List[np.ndarray]] = [[] for _ in self.groups]
-        self._counts = [0] * len(self.groups)
         self._items: tp.List[int] = []  # frames of each item (batch row), item after item
         self._merged = False
 
     @property
     def num_samples(self) -> int:
         """Number of aligned tuples collected so far (the fewest over the groups of a pattern)."""
-        return min(self._counts)
+        return min(sum(map(len, chunks)) for chunks in self._chunks)
 
     def update(self, codes: CodesLike) -> None:
         """Add a batch of codes [B, K, T] (LongTensor or integer array) in [0, cardinality)."""
         array = _as_numpy_codes(codes)
-        if array.ndim != 3:
-            raise ValueError(f"codes must be 3-D [B, K, T], got shape {tuple(array.shape)}.")
         if array.shape[1] != self.num_codebooks:
             raise ValueError(f"codes have K={array.shape[1]} codebooks, expected {self.num_codebooks} "
                              f"(shape {tuple(array.shape)}).")
@@ -501,11 +482,9 @@ class DependenceAccumulator:
             raise RuntimeError("merge_ranks() was called: this accumulator holds every rank's tuples; make a new one.")
         self._check_range(array)
         self._items.extend([array.shape[-1]] * array.shape[0])
-        for index, group in enumerate(self.groups):
-            samples = _group_samples(array, group)
-            if len(samples):
-                self._chunks[index].append(samples.astype(self._dtype))
-                self._counts[index] += len(samples)
+        for chunks, group in zip(self._chunks, self.groups):
+            samples = group.take(array).transpose(0, 2, 1).reshape(-1, len(group.codebooks))  # [B * T', K_g]
+            chunks.append(samples.astype(self._dtype))
 
     def _check_range(self, codes: np.ndarray) -> None:
         if codes.size == 0:
@@ -543,7 +522,6 @@ class DependenceAccumulator:
         for g in range(len(self.groups)):
             chunks = [rows[g] for _, rows in per_item if len(rows[g])]
             self._chunks[g] = [np.concatenate(chunks)] if chunks else []
-            self._counts[g] = sum(len(chunk) for chunk in chunks)
 
     def samples(self, group: int = 0) -> np.ndarray:
         """All tuples of group ``group`` collected so far [N, K_g], in order (K_g = K for delay and parallel)."""
@@ -592,8 +570,6 @@ def codebook_dependence(codes: CodesLike, cardinality: Cardinality, alignment: s
     Same as one :meth:`DependenceAccumulator.update` followed by :meth:`DependenceAccumulator.result`.
     """
     array = _as_numpy_codes(codes)
-    if array.ndim != 3:
-        raise ValueError(f"codes must be 3-D [B, K, T], got shape {tuple(array.shape)}.")
     _check_correction(correction, permutations)
     accumulator = DependenceAccumulator(array.shape[1], cardinality, alignment, pattern)
     accumulator.update(array)

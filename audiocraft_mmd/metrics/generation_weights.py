@@ -44,10 +44,8 @@ def _offline() -> bool:
                for key in ('HF_HUB_OFFLINE', 'TRANSFORMERS_OFFLINE'))
 
 
-def _missing_module(name: str, install: str) -> tp.Optional[str]:
-    if importlib.util.find_spec(name) is None:
-        return f"the Python package `{name}` is not installed ({install})"
-    return None
+def _missing_module(name: str, install: str) -> tp.List[str]:
+    return [] if importlib.util.find_spec(name) else [f"the Python package `{name}` is not installed ({install})"]
 
 
 def _fad_problems(cfg: omegaconf.DictConfig) -> tp.List[str]:
@@ -71,7 +69,7 @@ def _kld_problems(cfg: omegaconf.DictConfig) -> tp.List[str]:
     kld = cfg.metrics.kld
     if kld.model != 'passt':
         return [f"metrics.kld.model={kld.model}: audiocraft only provides 'passt'"]
-    problems = [p for p in [_missing_module('hear21passt', "pip install hear21passt")] if p]
+    problems = _missing_module('hear21passt', "pip install hear21passt")
     weights = passt_checkpoint(kld.passt.get('pretrained_length'))
     if not weights.exists():
         problems.append(f"metrics.kld.passt.pretrained_length={kld.passt.get('pretrained_length')}: the PaSST "
@@ -83,7 +81,7 @@ def _clap_problems(cfg: omegaconf.DictConfig) -> tp.List[str]:
     text = cfg.metrics.text_consistency
     if text.model != 'clap':
         return [f"metrics.text_consistency.model={text.model}: audiocraft only provides 'clap'"]
-    problems = [p for p in [_missing_module('laion_clap', "pip install laion_clap")] if p]
+    problems = _missing_module('laion_clap', "pip install laion_clap")
     model = resolve_reference_path(text.clap.model_path)
     if not model.exists():
         problems.append(f"metrics.text_consistency.clap.model_path={text.clap.model_path}: the CLAP checkpoint "

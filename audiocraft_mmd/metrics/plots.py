@@ -1,4 +1,5 @@
 """Figures of codebook dependence."""
+import itertools
 import typing as tp
 from pathlib import Path
 
@@ -27,11 +28,9 @@ def plot_dependence(results: tp.Mapping[str, tp.Union[DependenceResult, GroupedD
         image = ax.imshow(matrix, cmap='magma')
         K = matrix.shape[0]
         bright = np.nanmin(matrix) + 0.6 * (np.nanmax(matrix) - np.nanmin(matrix))
-        for i in range(K):
-            for j in range(K):
-                if i != j:
-                    color = 'k' if matrix[i, j] > bright else 'w'  # readable on light and dark cells
-                    ax.text(j, i, f'{matrix[i, j]:.3f}', ha='center', va='center', color=color, fontsize=8)
+        for i, j in itertools.permutations(range(K), 2):  # the cells off the diagonal
+            color = 'k' if matrix[i, j] > bright else 'w'  # readable on light and dark cells
+            ax.text(j, i, f'{matrix[i, j]:.3f}', ha='center', va='center', color=color, fontsize=8)
         names = [f'cb{k}' for k in (result.codebooks or range(K))]  # as in DependenceResult.format_table
         ax.set_xticks(range(K), names)
         ax.set_yticks(range(K), names)

@@ -30,13 +30,6 @@ def register_quantizer(name: str, klass: tp.Type[BaseQuantizer]) -> None:
     QUANTIZERS[name] = klass
 
 
-def check_quantizer_name(quantizer: str) -> None:
-    """Raise a `ConfigurationError` naming the nearest known quantizer when ``encodec.quantizer`` is none."""
-    problem = choice_problem('encodec.quantizer', quantizer, [*AUDIOCRAFT_QUANTIZERS, *QUANTIZERS])
-    if problem is not None:
-        raise ConfigurationError(problem)
-
-
 def get_quantizer(quantizer: str, cfg: omegaconf.DictConfig, dimension: int) -> BaseQuantizer:
     """The quantizer ``quantizer`` from its config block ``cfg.<quantizer>``, for a latent of ``dimension``;
     audiocraft's ``rvq`` and ``no_quant`` through audiocraft's own function.
@@ -44,7 +37,9 @@ def get_quantizer(quantizer: str, cfg: omegaconf.DictConfig, dimension: int) -> 
     Raises:
         ConfigurationError: ``quantizer`` is none of these (naming the nearest).
     """
-    check_quantizer_name(quantizer)
+    problem = choice_problem('encodec.quantizer', quantizer, [*AUDIOCRAFT_QUANTIZERS, *QUANTIZERS])
+    if problem is not None:
+        raise ConfigurationError(problem)
     if quantizer not in QUANTIZERS:
         return _AUDIOCRAFT_GET_QUANTIZER(quantizer, cfg, dimension)
     return QUANTIZERS[quantizer](dimension=dimension, **dict_from_config(getattr(cfg, quantizer)))

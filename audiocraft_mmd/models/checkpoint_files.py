@@ -92,10 +92,7 @@ def check_resume_checkpoint(xp_folder: Path) -> None:
         ConfigurationError: the message holds the commands to run.
     """
     last = Path(xp_folder) / 'checkpoint.th'
-    if not last.exists():
-        return
-    problem = zip_problem(last)
-    if problem is None:
+    if not last.exists() or (problem := zip_problem(last)) is None:
         return
     epochs = sorted((int(p.stem.split('_')[1]), p) for p in Path(xp_folder).glob('checkpoint_*.th')
                     if p.stem.split('_')[1].isdigit())

@@ -83,9 +83,8 @@ def load_codec(name: tp.Union[str, Path, CompressionSource], device: tp.Union[st
     source = name if isinstance(name, CompressionSource) else locate_compression_model(name)
     if source.kind == 'pretrained':
         return Codec(CompressionModel.get_pretrained(source.name, device=device), None)
-    state = source.state
-    if state is None:  # a source made by hand, without its contents
-        state = read_checkpoint(source.path, _FORMS)
+    # a source made by hand has no contents: read them
+    state = source.state if source.state is not None else read_checkpoint(source.path, _FORMS)
     cfg = OmegaConf.create(state['xp.cfg'])  # exported files hold it as YAML, checkpoints as a config
     cfg.device = str(device)
     weights = state['best_state'] if source.kind == 'exported' else state['best_state']['model']

@@ -58,10 +58,9 @@ def lm_from_package(package: dict, device: tp.Union[str, torch.device] = 'cpu') 
     cfg.device = str(device)
     cfg.dtype = 'float32' if cfg.device == 'cpu' else 'float16'
     omegaconf.OmegaConf.set_struct(cfg, False)
-    if 'merge_text_conditions_p' in cfg.conditioners.get('args', {}):  # training-only keys the builder rejects
-        del cfg.conditioners.args['merge_text_conditions_p']
-    if 'drop_desc_p' in cfg.conditioners.get('args', {}):
-        del cfg.conditioners.args['drop_desc_p']
+    for key in ('merge_text_conditions_p', 'drop_desc_p'):  # training-only keys the builder rejects
+        if key in cfg.conditioners.get('args', {}):
+            del cfg.conditioners.args[key]
     omegaconf.OmegaConf.set_struct(cfg, True)
     model = builders.get_lm_model(cfg)
     model.load_state_dict(package['best_state'])

@@ -11,7 +11,7 @@ the MMD backward run on its own before the regular one and joined in the same op
 ``mmd.mode: bank``, the solver's `SampleBank` on the regular forward's latent; the solver's `ShrinkageWatch`;
 and draws from a generator of its own. Each point is one frame: latents are [B, 2, 1].
 """
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 import typing as tp
 
 import torch
@@ -59,7 +59,6 @@ class PlantedSettings:
     data: RotatedClusters = field(default_factory=RotatedClusters)
 
     def to_dict(self) -> tp.Dict[str, tp.Any]:
-        from dataclasses import asdict
         return asdict(self)
 
     @property

@@ -1,7 +1,7 @@
 """`audiocraft-mmd planted`: the MMD on codes whose dependence is planted, over a weight sweep, each ``mmd.scale``
 and several seeds; the table, the verdicts (does I fall? does the MMD fall while I does not?), a JSON report and
 a figure."""
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 import hashlib
 import json
 import math
@@ -188,8 +188,7 @@ class PlantedReport:
                 f"{self.seeds} seeds, I over {base.runs[0]['tc_samples']:,} held-out points): the baseline's "
                 f"codebooks are dependent, I {i.format('.2f')} %.")
         lines = [head]
-        scales = list(dict.fromkeys(c.cell.scale for c in self.cells[1:]))
-        for scale in scales:
+        for scale in dict.fromkeys(c.cell.scale for c in self.cells[1:]):
             best = self.best(scale)
             if best is None:
                 lines.append(f"mmd.scale={scale}: no weight cut I with a paired interval that excludes no change.")
@@ -224,28 +223,16 @@ class PlantedReport:
 
     def plot(self, path: tp.Union[str, Path]) -> Path:
         """I, both MMDs and the MSE against the weight, one line per scale (mean and 95 % interval)."""
-        from ..plotting import pyplot, save_figure
-        from ..report import plot_band
-        plt = pyplot()
+        from ..report import plot_weights
         panels = [('I (%)', (('tc_percent', '-o', ''),)),
                   ('MMD', (('mmd', '-o', 'fixed bandwidths'), ('mmd_scale_free', '--s', 'scale-free'))),
                   ('MSE / variance', (('relative_mse', '-o', ''),)), ('latent rms', (('latent_rms', '-o', ''),))]
-        fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.6))
-        scales = list(dict.fromkeys(c.cell.scale for c in self.cells[1:]))
-        for ax, (title, series) in zip(axes, panels):
-            for scale in scales:
-                cells = [self.baseline] + [c for c in self.cells[1:] if c.cell.scale == scale]
-                for key, style, what in series:
-                    plot_band(ax, [c.cell.weight for c in cells], [[r[key] for r in c.runs] for c in cells], style,
-                              f"trained {scale}" + (f": {what}" if what else ''))
-            ax.set_xscale('symlog', linthresh=1)
-            ax.set_xlabel('MMD weight')
-            ax.set_title(title)
-            ax.grid(alpha=0.3)
-            ax.legend(fontsize=7)
-        fig.suptitle(f"Planted dependence, {self.settings.quantizer.upper()}: {self.seeds} seeds, mean and 95 % interval",
-                     fontsize=9)
-        return save_figure(fig, path)
+        lines = {}
+        for scale in dict.fromkeys(c.cell.scale for c in self.cells[1:]):
+            cells = [self.baseline] + [c for c in self.cells[1:] if c.cell.scale == scale]
+            lines[f"trained {scale}"] = ([c.cell.weight for c in cells], [c.runs for c in cells])
+        title = f"Planted dependence, {self.settings.quantizer.upper()}: {self.seeds} seeds, mean and 95 % interval"
+        return plot_weights(panels, lines, path, (4 * len(panels), 3.6), title)
 
 
 def summarize_cells(cells: tp.Sequence[Cell], runs: tp.Mapping[Cell, tp.List[tp.Dict[str, tp.Any]]],
@@ -294,7 +281,7 @@ def run_planted(out: Path, settings: PlantedSettings = PlantedSettings(),
         if path.is_file():
             runs[cell].append(json.loads(path.read_text()))
         else:
-            todo.append((cell, seed, path))
+            todo.append((cell, seed, settings, path))
     if not quiet:
         print(f"Planted dependence: {len(cells)} codecs x {seeds} seeds ({len(tasks) - len(todo)} reused), "
               f"{settings.steps} steps each, {jobs} at a time.", flush=True)
@@ -302,25 +289,15 @@ def run_planted(out: Path, settings: PlantedSettings = PlantedSettings(),
         # spawned workers (no state shared with this process); the pool is terminated on leaving the block,
         # also after an error or SIGTERM, so no worker outlives the command
         with sigterm_as_exit(), multiprocessing.get_context('spawn').Pool(jobs, initializer=_init_worker) as pool:
-            done = pool.imap_unordered(_run_task, [(cell, seed, settings, path) for cell, seed, path in todo])
+            done = pool.imap_unordered(_run_task, todo)
             for cell, path, result in tqdm(done, total=len(todo), desc='planted runs', disable=quiet):
                 path.write_text(json.dumps(result))
                 runs[cell].append(result)
     report = summarize_cells(cells, runs, settings, seeds)
-    name = settings.report_name
-    (out / f"{name}.json").write_text(json.dumps(report.to_dict(), indent=2))
+    name, data = settings.report_name, report.to_dict()
+    (out / f"{name}.json").write_text(json.dumps(data, indent=2))
     report.plot(out / f"{name}.png")
     if not quiet:
-        print(report.format_table())
-        print()
-        for cell in report.cells[1:]:
-            print(cell_verdict(cell, report.baseline))
-        print()
-        print(report.verdict())
+        print(report.format_table(), '', *data['verdicts'], '', data['verdict'], sep='\n')
         print(f"Wrote {out / (name + '.json')} and {out / (name + '.png')}")
     return report
-
-
-def with_overrides(settings: PlantedSettings, **changes: tp.Any) -> PlantedSettings:
-    """``settings`` with the given fields replaced (None leaves a field as it is)."""
-    return replace(settings, **{k: v for k, v in changes.items() if v is not None})

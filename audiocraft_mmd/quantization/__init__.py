@@ -4,4 +4,5 @@ from .codebook_vectors import STREAMS, SUPPORTED, codebook_vectors, codebooks_in
 from .pvq import ProductVectorQuantizer, dropout_keep_mask
 
 __all__ = ['STREAMS', 'SUPPORTED', 'ProductVectorQuantizer', 'codebook_vectors', 'codebooks_initialised',
-           'dropout_gradient_mask', 'dropout_keep_mask', 'encode_latent', 'latent_rms', 'mask_gradient', 'mmd_vectors', 'quantizer_layers']
+           'dropout_gradient_mask', 'dropout_keep_mask', 'encode_latent', 'latent_rms', 'mask_gradient', 'mmd_vectors',
+           'quantizer_layers']

@@ -86,12 +86,8 @@ class ProductVectorQuantizer(BaseQuantizer):
         of all ``num_codebooks`` active codebooks (before dropout), ``bandwidth`` [B] of the codes each
         item decodes with, ``penalty`` the mean commitment loss of the codebooks."""
         n_q = self.n_q
-        quantized, codes, losses = [], [], []
-        for layer, group in zip(self.layers[:n_q], self.groups(x)):
-            q, indices, loss = layer(group)  # [B, D/K, T], [B, T], [1]; training: EMA update, straight-through
-            quantized.append(q)
-            codes.append(indices)
-            losses.append(loss)
+        # per codebook [B, D/K, T], [B, T], [1]; in training: EMA update, straight-through
+        quantized, codes, losses = zip(*[layer(group) for layer, group in zip(self.layers[:n_q], self.groups(x))])
         keep = torch.ones(x.shape[0], n_q, dtype=torch.bool, device=x.device)
         if self.training and self.q_dropout:
             keep = dropout_keep_mask(x.shape[0], n_q, self.dropout_generator, device=x.device)

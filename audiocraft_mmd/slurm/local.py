@@ -11,6 +11,7 @@ environment of `LocalSlurm.env` (``SLURM_CONF`` and that ``bin/`` first on ``PAT
 It needs root (the daemons run as root, ``munged`` as user munge) and Debian's packages
 ``slurmctld slurmd slurm-client munge`` (`DEBIAN_PACKAGES`; ``up --install`` runs apt-get).
 """
+import contextlib
 import json
 import os
 import shutil
@@ -93,18 +94,9 @@ class LocalSlurm:
 
     def __post_init__(self):
         self.root = Path(self.root).resolve()
-
-    @property
-    def conf(self) -> Path:
-        return self.root / 'slurm.conf'
-
-    @property
-    def bin_dir(self) -> Path:
-        return self.root / 'bin'
-
-    @property
-    def _pid_file(self) -> Path:
-        return self.root / 'daemons.json'
+        self.conf = self.root / 'slurm.conf'
+        self.bin_dir = self.root / 'bin'
+        self._pid_file = self.root / 'daemons.json'
 
     def env(self, base: tp.Optional[tp.Mapping[str, str]] = None) -> tp.Dict[str, str]:
         """``base`` (default: this process's environment) with ``SLURM_CONF`` and the sacct stand-in first on PATH."""
@@ -117,12 +109,13 @@ class LocalSlurm:
         """Shell lines that point a terminal at this Slurm."""
         return f'export SLURM_CONF={self.conf}\nexport PATH={self.bin_dir}:$PATH'
 
+    def _recorded(self) -> tp.Dict[str, dict]:
+        """{name: {'pid', 'start_time'}} of the daemons this state folder started, running or not."""
+        return json.loads(self._pid_file.read_text()) if self._pid_file.is_file() else {}
+
     def daemons(self) -> tp.Dict[str, int]:
         """{name: PID} of the daemons this state folder started and that still run."""
-        if not self._pid_file.is_file():
-            return {}
-        recorded = json.loads(self._pid_file.read_text())
-        return {name: entry['pid'] for name, entry in recorded.items()
+        return {name: entry['pid'] for name, entry in self._recorded().items()
                 if _process_start_time(entry['pid']) == entry['start_time']}
 
     # -- up ------------------------------------------------------------------------------------------
@@ -130,8 +123,7 @@ class LocalSlurm:
         """Raise `SlurmUnavailable` naming what this machine lacks."""
         if os.geteuid() != 0:
             raise SlurmUnavailable("the local Slurm runs its daemons as root (SlurmUser=root); run it as root")
-        missing = missing_slurm_programs()
-        if missing:
+        if missing := missing_slurm_programs():
             packages = sorted({PROGRAMS[name] for name in missing})
             raise SlurmUnavailable(f"missing {', '.join(missing)} (Debian packages {' '.join(packages)}): "
                                    f"run `{install_command()}` or `audiocraft-mmd slurm-local up --install`")
@@ -184,10 +176,9 @@ class LocalSlurm:
             [unmunge], input=cred.stdout, capture_output=True, timeout=10).returncode == 0
 
     def _start(self, name: str, command: tp.List[str], started: tp.Dict[str, dict]) -> None:
-        log = open(self.root / 'log' / f'{name}.out', 'ab')
-        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True, env=self.env())
-        log.close()
+        with open(self.root / 'log' / f'{name}.out', 'ab') as log:
+            proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    start_new_session=True, env=self.env())
         time.sleep(0.05)
         started[name] = {'pid': proc.pid, 'start_time': _process_start_time(proc.pid)}
         self._pid_file.write_text(json.dumps(started, indent=2))
@@ -195,8 +186,7 @@ class LocalSlurm:
     def up(self, timeout: float = 60.) -> None:
         """Start the daemons and wait until the node is idle. Raises `SlurmUnavailable` with the reason."""
         self.check_machine()
-        running = self.daemons()
-        if running:
+        if running := self.daemons():
             raise SlurmUnavailable(f"the local Slurm of {self.root} already runs ({running}); "
                                    f"`audiocraft-mmd slurm-local down --dir {self.root}` first")
         for port in (self.port, self.port + 1):
@@ -217,9 +207,8 @@ class LocalSlurm:
     def _wait(self, ready: tp.Callable[[], bool], what: str, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while not ready():
-            recorded = json.loads(self._pid_file.read_text()) if self._pid_file.is_file() else {}
-            dead = [name for name, entry in recorded.items()
-                    if _process_start_time(entry['pid']) != entry['start_time']]
+            recorded, running = self._recorded(), self.daemons()
+            dead = [name for name in recorded if name not in running]
             if dead or time.monotonic() > deadline:
                 logs = {name: (self.root / 'log' / f'{name}.out') for name in recorded}
                 tails = '; '.join(f"{name}: {path.read_text()[-300:].strip()}" for name, path in logs.items()
@@ -245,17 +234,14 @@ class LocalSlurm:
     def down(self, timeout: float = 30.) -> tp.List[str]:
         """Cancel every job, then stop the daemons this state folder started (by PID). Returns their names."""
         running = self.daemons()
-        if 'slurmctld' in running:
-            jobs = self.jobs()
-            if jobs:
-                subprocess.run([program('scancel') or 'scancel', *jobs], env=self.env(), capture_output=True)
-                deadline = time.monotonic() + timeout
-                while self.jobs() and time.monotonic() < deadline:
-                    time.sleep(0.3)
-        for name in ('slurmd', 'slurmctld', 'munged'):
-            pid = running.get(name)
-            if pid is None:
-                continue
+        if 'slurmctld' in running and (jobs := self.jobs()):
+            subprocess.run([program('scancel') or 'scancel', *jobs], env=self.env(), capture_output=True)
+            deadline = time.monotonic() + timeout
+            while self.jobs() and time.monotonic() < deadline:
+                time.sleep(0.3)
+        stopped = [name for name in ('slurmd', 'slurmctld', 'munged') if name in running]
+        for name in stopped:
+            pid = running[name]
             os.kill(pid, signal.SIGTERM)
             deadline = time.monotonic() + timeout
             while _process_start_time(pid) is not None and time.monotonic() < deadline:
@@ -264,14 +250,11 @@ class LocalSlurm:
             if _process_start_time(pid) is not None:
                 os.kill(pid, signal.SIGKILL)
                 _reap(pid)
-        if self._pid_file.is_file():
-            self._pid_file.unlink()
-        return [name for name in ('slurmd', 'slurmctld', 'munged') if name in running]
+        self._pid_file.unlink(missing_ok=True)
+        return stopped
 
 
 def _reap(pid: int) -> None:
     """Collect ``pid`` if it is a child of this process (it was started by `up` in this process)."""
-    try:
+    with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass

@@ -56,7 +56,8 @@ class CompressionMMDSolver(ExactResume, SkipNullSplitStages, CompressionSolver):
         self.mmd_cfg = MMDConfig.from_cfg(cfg)
         super().__init__(cfg)
         num_codebooks = self._quantizer_codebooks()
-        self.mmd_cfg.check_model(num_codebooks, self._frames_per_clip(), cfg.dataset.batch_size)
+        frames_per_clip = int(self.cfg.dataset.segment_duration * self.model.frame_rate)
+        self.mmd_cfg.check_model(num_codebooks, frames_per_clip, cfg.dataset.batch_size)
         self.mmd_loss = MMDLoss.from_config(self.mmd_cfg, collapse_check_every=10)
         # warns once if the trained MMD falls tenfold while the scale-free one does not (not checkpointed: after a
         # resume it compares with the resumed run's first MMD steps; it changes no training state)
@@ -96,10 +97,6 @@ class CompressionMMDSolver(ExactResume, SkipNullSplitStages, CompressionSolver):
             raise MMDConfigError(f"compression_model={self.cfg.compression_model} is not supported by the MMD "
                                  "solver: use compression_model=encodec with encodec.quantizer=rvq or pvq.")
         return self.model.quantizer.total_codebooks
-
-    def _frames_per_clip(self) -> int:
-        segment = self.cfg.dataset.segment_duration
-        return int(segment * self.model.frame_rate)
 
     def show(self):
         super().show()
@@ -151,8 +148,7 @@ class CompressionMMDSolver(ExactResume, SkipNullSplitStages, CompressionSolver):
         if self._train_step is None:
             return
         idx, metrics = self._train_step
-        found = non_finite_metrics(metrics)
-        if found:
+        if found := non_finite_metrics(metrics):
             raise non_finite_loss_error(self, idx, f"non-finite values before the optimizer step "
                                                    f"({describe_non_finite(found)})")
 
@@ -241,15 +237,9 @@ class CompressionMMDSolver(ExactResume, SkipNullSplitStages, CompressionSolver):
         quantizer's flag), every codebook is used (the codes before dropout) but only those a dropout draw
         keeps for the item carry gradient. PVQ: [B, K, D/K, T].
         """
-        batch_size = self.cfg.dataset.batch_size
-        embeddings = []
-        for chunk in audio.split(batch_size):
-            if self.mmd_cfg.gradient_checkpointing and torch.is_grad_enabled():
-                emb = checkpoint(self._encode, chunk, use_reentrant=False)
-            else:
-                emb = self._encode(chunk)
-            embeddings.append(emb)
-        emb = torch.cat(embeddings, dim=0)
+        checkpointed = self.mmd_cfg.gradient_checkpointing and torch.is_grad_enabled()
+        emb = torch.cat([checkpoint(self._encode, chunk, use_reentrant=False) if checkpointed else self._encode(chunk)
+                         for chunk in audio.split(self.cfg.dataset.batch_size)], dim=0)
         return self.emb_vectors(emb), latent_rms(emb)
 
     def emb_vectors(self, emb: torch.Tensor) -> torch.Tensor:

@@ -57,8 +57,7 @@ def check_tokenizer(cfg: omegaconf.DictConfig) -> CompressionSource:
     except ConfigurationError as exc:
         raise type(exc)(f"compression_model_checkpoint={name}: {exc}") from exc
     check_lm_matches_codec(cfg, codec.model, f"compression_model_checkpoint={name}")
-    mismatch = pattern_mismatch(cfg, codec.cfg)
-    if mismatch is not None:
+    if (mismatch := pattern_mismatch(cfg, codec.cfg)) is not None:
         logger.warning("compression_model_checkpoint=%s: %s", name, mismatch)
     return source
 

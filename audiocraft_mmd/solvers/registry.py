@@ -17,8 +17,7 @@ def register_solver(name: str, klass: tp.Type[StandardSolver]) -> None:
 
 def check_config(cfg: omegaconf.DictConfig) -> None:
     """Run the ``check_config(cfg)`` classmethod of the plugin solver ``cfg.solver`` names (before it is built)."""
-    klass = SOLVERS.get(cfg.solver)
-    check = getattr(klass, 'check_config', None)
+    check = getattr(SOLVERS.get(cfg.solver), 'check_config', None)
     if check is not None:
         check(cfg)
 
