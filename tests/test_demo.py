@@ -370,6 +370,10 @@ def test_search_options_reach_only_the_mmd_xps_and_name_the_report(tmp_path):
             DemoSettings(start='train', start_steps=1000).report_name) == (
         'report-standardized', 'report-standardized-weight10000', 'report-standardized-weight10000-steps1000-nb1-bank',
         'report-standardized-weight10000-start1000')
+    # a start codec of the user's names its report, so that two start codecs' reports do not overwrite each other
+    mine = [DemoSettings(start=start).report_name for start in ('//sig/0123abcd', '/ckpt/a.th', '/ckpt/b.th')]
+    assert mine[0] == 'report-standardized-weight10000-from0123abcd'
+    assert all(name.startswith('report-standardized-weight10000-from') for name in mine) and len(set(mine)) == 3
     with pytest.raises(ConfigurationError) as error:
         DemoSettings(num_batches=0, mode='bnak').validate()
     assert str(error.value) == ("--num-batches must be >= 1 (mmd.num_batches), got 0; --mode bnak: did you mean bank? "

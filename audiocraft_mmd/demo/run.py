@@ -106,9 +106,11 @@ class DemoSettings:
     def report_name(self) -> str:
         """``report-SCALE`` (``sweep-SCALE``), with the quantizer before the scale when it is not the RVQ, and
         after it each cell setting that differs from the paper's weight, `REFERENCE_STEPS` and the solver's
-        schedule, the start codec's steps and no start codec: ``-weightW``, ``-stepsN``, ``-nbN``, ``-MODE``,
-        ``-startN``, ``-scratch`` (``report-standardized-weight10000-nb1``), so that the cells of a search share one
-        ``--out`` and a cell keeps its name whatever the demo's default."""
+        schedule, the start codec's steps, no start codec and a start codec of the user's: ``-weightW``,
+        ``-stepsN``, ``-nbN``, ``-MODE``, ``-startN``, ``-scratch``, ``-fromSIG`` (``--start //sig/SIG``) or
+        ``-fromHASH`` (another ``--start``: 8 hex digits of its SHA-256) (``report-standardized-weight10000-nb1``), so
+        that the cells of a search share one ``--out``, a cell keeps its name whatever the demo's default, and the
+        reports of two start codecs do not overwrite each other."""
         kind = 'sweep' if self.sweep else 'report'
         name = f"{kind}-{self.scale}" if self.quantizer == 'rvq' else f"{kind}-{self.quantizer}-{self.scale}"
         cell = [*([f'weight{self.weight:g}'] if self.weight != PAPER_WEIGHT and not self.sweep else []),
@@ -116,8 +118,16 @@ class DemoSettings:
                 *([f'nb{self.num_batches}'] if self.num_batches is not None else []),
                 *([self.mode] if self.mode is not None else []),
                 *([f'start{self.start_steps}'] if self.start_steps != START_STEPS else []),
-                *([SCRATCH] if self.start == SCRATCH else [])]
+                *([SCRATCH] if self.start == SCRATCH else []),
+                *([f'from{self._start_token}'] if self.start not in ('shipped', 'train', SCRATCH) else [])]
         return '-'.join([name, *cell])
+
+    @property
+    def _start_token(self) -> str:
+        """``SIG`` of ``--start //sig/SIG``, else 8 hex digits of the SHA-256 of ``--start`` as given."""
+        if self.start.startswith('//sig/'):
+            return self.start[len('//sig/'):]
+        return hashlib.sha256(self.start.encode()).hexdigest()[:8]
 
     @property
     def weights(self) -> tp.Tuple[float, ...]:
@@ -198,7 +208,8 @@ def format_table(runs: tp.Dict[str, tp.List[dict]], start: tp.Optional[dict]) ->
     for key, label, spec, _ in FIGURES:
         if not all(key in summaries[name] for name in labels):
             continue
-        row = [label, *([format(start[key], spec)] if start else []), *(summaries[name][key].format(spec) for name in labels)]
+        row = [label, *([format(start[key], spec)] if start else []),
+               *(summaries[name][key].format(spec) for name in labels)]
         if pair:
             change = paired_change(runs[labels[0]], runs[labels[1]], key)
             base = summaries[labels[0]][key].mean
@@ -266,7 +277,8 @@ def print_results(runs: tp.Mapping[str, tp.List[dict]], start_figures: tp.Option
     """The held-out table, every seed's working-codec checks and, with ``--measure-train``, the train-split table."""
     first = next(iter(runs.values()))[0]
     samples = first['dependence_samples']
-    print(f"\nQuantizer {settings.quantizer}. Held-out track(s) of {manifests['evaluate']}: {first['num_clips']} segments of {first['clip_seconds']:g} s; "
+    print(f"\nQuantizer {settings.quantizer}. Held-out track(s) of {manifests['evaluate']}: {first['num_clips']} "
+          f"segments of {first['clip_seconds']:g} s; "
           f"{settings.seeds} seed(s) per codec, mean ± 95 % interval; dependence over {samples['delay']:,} "
           f"delay-aligned and {samples['parallel']:,} parallel samples for every codec, MMD over "
           f"{first['mmd_samples']:,} samples.")
