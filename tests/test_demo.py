@@ -4,6 +4,7 @@ import json
 import math
 import os
 import re
+import shutil
 import signal
 import subprocess
 import time
@@ -357,6 +358,7 @@ def test_search_options_reach_only_the_mmd_xps_and_name_the_report(tmp_path):
     non-default cell setting names the report, and bad values are refused in one line before any work."""
     from audiocraft_mmd.demo.run import DemoSettings, demo_xps
     from audiocraft_mmd.errors import ConfigurationError
+    from audiocraft_mmd.experiments.start import START_CODEC
     manifests = {split: tmp_path / split for split in ('train', 'valid', 'evaluate')}
     default, cell = DemoSettings(), DemoSettings(weight=1e4, steps=1000, num_batches=1, mode='bank')
     default_xps = demo_xps(manifests, '//pretrained/x.th', default)
@@ -370,10 +372,15 @@ def test_search_options_reach_only_the_mmd_xps_and_name_the_report(tmp_path):
             DemoSettings(start='train', start_steps=1000).report_name) == (
         'report-standardized', 'report-standardized-weight10000', 'report-standardized-weight10000-steps1000-nb1-bank',
         'report-standardized-weight10000-start1000')
-    # a start codec of the user's names its report, so that two start codecs' reports do not overwrite each other
-    mine = [DemoSettings(start=start).report_name for start in ('//sig/0123abcd', '/ckpt/a.th', '/ckpt/b.th')]
+    # a start codec of the user's names its report, so that two start codecs' reports do not overwrite each other;
+    # a file is named by its bytes: a copy of the shipped codec is the shipped codec
+    shutil.copy(START_CODEC, tmp_path / 'copy.th')
+    (tmp_path / 'other.th').write_bytes(START_CODEC.read_bytes() + b'x')
+    mine = [DemoSettings(start=start).report_name for start in (
+        '//sig/0123abcd', 'facebook/encodec_32khz', str(tmp_path / 'other.th'), str(tmp_path / 'copy.th'))]
     assert mine[0] == 'report-standardized-weight10000-from0123abcd'
-    assert all(name.startswith('report-standardized-weight10000-from') for name in mine) and len(set(mine)) == 3
+    assert all(name.startswith('report-standardized-weight10000-from') for name in mine[1:3])
+    assert len(set(mine)) == 4 and mine[3] == default.report_name
     with pytest.raises(ConfigurationError) as error:
         DemoSettings(num_batches=0, mode='bnak').validate()
     assert str(error.value) == ("--num-batches must be >= 1 (mmd.num_batches), got 0; --mode bnak: did you mean bank? "

@@ -18,7 +18,7 @@ from ..experiments.options import shared_problems
 from ..experiments.recipes import CODEC_SOLVER, QUANTIZERS, START_STEPS, codec_xp, mmd_argv
 from ..experiments.runner import train_xps
 from ..experiments.seeds import seed_bars, seed_intervals
-from ..experiments.start import SCRATCH, resolve_start, start_problems
+from ..experiments.start import SCRATCH, START_CODEC, resolve_start, start_problems
 from ..experiments.table import text_table
 from ..experiments.verdict import verdict
 from ..experiments.xp import XP, locate_xps, reuse_text
@@ -107,10 +107,9 @@ class DemoSettings:
         """``report-SCALE`` (``sweep-SCALE``), with the quantizer before the scale when it is not the RVQ, and
         after it each cell setting that differs from the paper's weight, `REFERENCE_STEPS` and the solver's
         schedule, the start codec's steps, no start codec and a start codec of the user's: ``-weightW``,
-        ``-stepsN``, ``-nbN``, ``-MODE``, ``-startN``, ``-scratch``, ``-fromSIG`` (``--start //sig/SIG``) or
-        ``-fromHASH`` (another ``--start``: 8 hex digits of its SHA-256) (``report-standardized-weight10000-nb1``), so
-        that the cells of a search share one ``--out``, a cell keeps its name whatever the demo's default, and the
-        reports of two start codecs do not overwrite each other."""
+        ``-stepsN``, ``-nbN``, ``-MODE``, ``-startN``, ``-scratch``, ``-fromSIG`` or ``-fromHASH`` (`_start_suffix`)
+        (``report-standardized-weight10000-nb1``), so that the cells of a search share one ``--out``, a cell keeps
+        its name whatever the demo's default, and the reports of two start codecs do not overwrite each other."""
         kind = 'sweep' if self.sweep else 'report'
         name = f"{kind}-{self.scale}" if self.quantizer == 'rvq' else f"{kind}-{self.quantizer}-{self.scale}"
         cell = [*([f'weight{self.weight:g}'] if self.weight != PAPER_WEIGHT and not self.sweep else []),
@@ -119,15 +118,23 @@ class DemoSettings:
                 *([self.mode] if self.mode is not None else []),
                 *([f'start{self.start_steps}'] if self.start_steps != START_STEPS else []),
                 *([SCRATCH] if self.start == SCRATCH else []),
-                *([f'from{self._start_token}'] if self.start not in ('shipped', 'train', SCRATCH) else [])]
+                *self._start_suffix]
         return '-'.join([name, *cell])
 
     @property
-    def _start_token(self) -> str:
-        """``SIG`` of ``--start //sig/SIG``, else 8 hex digits of the SHA-256 of ``--start`` as given."""
+    def _start_suffix(self) -> tp.List[str]:
+        """The report name's part for ``--start``: none for ``shipped``, ``train``, ``scratch`` (named above) and a
+        copy of the shipped codec's file; ``fromSIG`` for ``//sig/SIG``; else ``fromHASH``, 8 hex digits of the
+        SHA-256 of the file's bytes (one codec, one name, whatever its path) or of the name as given."""
+        if self.start in ('shipped', 'train', SCRATCH):
+            return []
         if self.start.startswith('//sig/'):
-            return self.start[len('//sig/'):]
-        return hashlib.sha256(self.start.encode()).hexdigest()[:8]
+            return [f"from{self.start[len('//sig/'):]}"]
+        path = Path(self.start)
+        data = path.read_bytes() if path.is_file() else self.start.encode()
+        if path.is_file() and START_CODEC.is_file() and data == START_CODEC.read_bytes():
+            return []
+        return [f"from{hashlib.sha256(data).hexdigest()[:8]}"]
 
     @property
     def weights(self) -> tp.Tuple[float, ...]:
