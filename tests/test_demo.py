@@ -381,6 +381,7 @@ def test_search_options_reach_only_the_mmd_xps_and_name_the_report(tmp_path):
     assert mine[0] == 'report-standardized-weight10000-from0123abcd'
     assert all(name.startswith('report-standardized-weight10000-from') for name in mine[1:3])
     assert len(set(mine)) == 4 and mine[3] == default.report_name
+    assert DemoSettings(start='scratch', steps=2000).report_name == 'report-standardized-weight10000-steps2000-scratch'
     with pytest.raises(ConfigurationError) as error:
         DemoSettings(num_batches=0, mode='bnak').validate()
     assert str(error.value) == ("--num-batches must be >= 1 (mmd.num_batches), got 0; --mode bnak: did you mean bank? "

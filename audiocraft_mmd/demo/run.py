@@ -117,22 +117,25 @@ class DemoSettings:
                 *([f'nb{self.num_batches}'] if self.num_batches is not None else []),
                 *([self.mode] if self.mode is not None else []),
                 *([f'start{self.start_steps}'] if self.start_steps != START_STEPS else []),
-                *([SCRATCH] if self.start == SCRATCH else []),
                 *self._start_suffix]
         return '-'.join([name, *cell])
 
     @property
     def _start_suffix(self) -> tp.List[str]:
-        """The report name's part for ``--start``: none for ``shipped``, ``train``, ``scratch`` (named above) and a
-        copy of the shipped codec's file; ``fromSIG`` for ``//sig/SIG``; else ``fromHASH``, 8 hex digits of the
-        SHA-256 of the file's bytes (one codec, one name, whatever its path) or of the name as given."""
-        if self.start in ('shipped', 'train', SCRATCH):
+        """The report name's part for ``--start``: ``scratch``; none for ``shipped``, ``train`` (named by
+        ``-startN``) and a copy of the shipped codec's file; ``fromSIG`` for ``//sig/SIG``; else ``fromHASH``, 8 hex
+        digits of the SHA-256 of the file's bytes (one codec, one name, whatever its path) or of the name as given."""
+        if self.start == SCRATCH:
+            return [SCRATCH]
+        if self.start in ('shipped', 'train'):
             return []
         if self.start.startswith('//sig/'):
             return [f"from{self.start[len('//sig/'):]}"]
         path = Path(self.start)
-        data = path.read_bytes() if path.is_file() else self.start.encode()
-        if path.is_file() and START_CODEC.is_file() and data == START_CODEC.read_bytes():
+        if not path.is_file():
+            return [f"from{hashlib.sha256(self.start.encode()).hexdigest()[:8]}"]
+        data = path.read_bytes()
+        if START_CODEC.is_file() and data == START_CODEC.read_bytes():
             return []
         return [f"from{hashlib.sha256(data).hexdigest()[:8]}"]
 
